@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// HTTP/1.1 without sockets: llhttp turns bytes into `request`s, `append_response` turns a
+// `response` into bytes. The agent owns the socket and feeds whatever it read.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace api {
+
+using header = std::pair<std::string, std::string>;
+
+struct request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // as sent: "/events?limit=10"
+  std::string path;    // target up to '?', percent-decoding NOT applied
+  std::string query;   // after '?', empty when none
+  std::vector<header> headers;  // names lower-cased, values verbatim
+  std::string body;             // de-chunked
+  bool keep_alive = true;       // llhttp_should_keep_alive()
+  // Value of the first header named `name` (lower-case), empty view when absent.
+  std::string_view header_value(std::string_view name) const;
+};
+
+struct response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<header> headers;  // extra headers (e.g. Allow, Retry-After)
+  bool close = false;           // send Connection: close and close after writing
+};
+
+// Reason phrase for a status code ("Not Found"); "Unknown" for codes we never send.
+std::string_view reason_phrase(int status);
+
+// Appends the status line, Content-Type, Content-Length, Connection (keep-alive or close),
+// the extra headers and the body of `r` to `out`. `keep_alive` false forces Connection: close.
+void append_response(const response& r, bool keep_alive, std::string& out);
+
+// A JSON error response: {"error":"<message>"} with `status`.
+response error_response(int status, std::string_view message);
+
+struct parser_limits {
+  std::size_t max_header_bytes = 64 * 1024;      // request line + headers; over it -> 431
+  std::size_t max_body_bytes = 8 * 1024 * 1024;  // over it -> 413
+};
+
+// Incremental request parser over llhttp. One instance per connection.
+class request_parser {
+ public:
+  explicit request_parser(parser_limits limits = {});
+  ~request_parser();
+  request_parser(const request_parser&) = delete;
+  request_parser& operator=(const request_parser&) = delete;
+
+  enum class kind { need_more, request, error };
+  struct result {
+    kind what = kind::need_more;
+    std::size_t consumed = 0;   // bytes of `in` used; the caller drops them
+    int status = 0;             // with kind::error: 400, 413 or 431
+    std::string_view reason;    // with kind::error: one line, static storage
+  };
+
+  // Parses from `in` until one request is complete (then stops, leaving the rest of `in`
+  // unconsumed for the next call), the input runs out, or an error occurs. Errors are sticky:
+  // after one, every call returns the same error until reset().
+  result feed(std::string_view in);
+
+  // The request completed by the last feed() that returned kind::request. Valid until the
+  // next feed(); the caller may move from it.
+  request& current();
+
+  void reset();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace api

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The exchange store: a writer thread that turns exchanges into JSON Lines segments under
+// `<data-dir>/segments/<UTC date>/exchanges-<UTC time>-<seq>.jsonl`, and an in-memory index
+// of what is on disk that answers queries newest first.
+//
+// Threads: `submit()` is called from the loop thread and never blocks on disk; the writer
+// thread serialises and writes; `query()`/`get()` may be called from any thread (the libuv
+// thread pool) concurrently with writing.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "correlate/types.h"
+
+namespace storage {
+
+struct config {
+  std::filesystem::path data_dir = "./data";
+  std::size_t queue_capacity = 16384;          // exchanges waiting for the writer thread
+  std::uint64_t segment_bytes = 64ull << 20;   // rotate a segment past this size
+  int flush_interval_ms = 1000;                // fsync at most this long after a write
+};
+
+// Counters; all monotonic except the gauges noted.
+struct counters {
+  std::uint64_t submitted = 0;      // accepted by submit()
+  std::uint64_t dropped = 0;        // refused by submit() because the queue was full
+  std::uint64_t stored = 0;         // lines written to a segment
+  std::uint64_t bytes_written = 0;
+  std::uint64_t write_errors = 0;   // exchanges lost to a failed write
+  std::uint64_t segments = 0;       // segments created since start
+  std::uint64_t queue_depth = 0;    // gauge
+  std::uint64_t indexed = 0;        // gauge: records the index knows (recovered + new)
+};
+
+struct query {
+  std::size_t limit = 100;                // 1..1000, the caller clamps
+  std::optional<std::uint64_t> before;    // cursor: only records with seq < before
+};
+
+struct query_result {
+  std::vector<std::string> records;       // JSON objects, no trailing newline, newest first
+  std::optional<std::uint64_t> next;      // cursor for the following page, absent at the end
+};
+
+class store {
+ public:
+  // Creates `data_dir/segments` if needed, rebuilds the index from the segments already there
+  // (cutting a torn last line), and starts the writer thread.
+  // Throws std::runtime_error with a readable message if the directory cannot be used.
+  explicit store(config cfg);
+  ~store();  // calls close()
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  // Hands one exchange to the writer thread. Never blocks; returns false (and counts a drop)
+  // when the queue is full.
+  bool submit(correlate::exchange&& x);
+
+  // Writes everything queued, fsyncs, stops the writer thread. Idempotent.
+  void close();
+
+  // Blocks until everything submitted before the call is written (and visible to query()).
+  void flush();
+
+  // Newest-first page of stored records. Thread-safe.
+  query_result query(const storage::query& q) const;
+
+  // The newest record with this exchange id, or nothing. Thread-safe.
+  std::optional<std::string> get(std::string_view id) const;
+
+  counters stats() const;
+
+  // Path of the segments directory.
+  const std::filesystem::path& segments_dir() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace storage
