@@ -3,6 +3,7 @@
 // exchange -> one line of JSON, the record schema of DESIGN.md ("The stored record").
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,11 @@ void append_base64(std::string_view in, std::string& out);
 
 // True when `s` is valid UTF-8 (simdjson's validator).
 bool is_utf8(std::string_view s);
+
+// Appends `s` to `out` unescaped, with each byte that does not start a well-formed UTF-8
+// sequence replaced by U+FFFD: the value a JSON reader gets back for a string that
+// append_json_string() wrote. The store hashes exchange ids in this form.
+void append_valid_utf8(std::string_view s, std::string& out);
 
 // RFC 3339 UTC time with microseconds: "2026-11-28T01:44:03.123456Z".
 void append_rfc3339(std::int64_t time_us, std::string& out);

@@ -7,6 +7,16 @@
 // Threads: `submit()` is called from the loop thread and never blocks on disk; the writer
 // thread serialises and writes; `query()`/`get()` may be called from any thread (the libuv
 // thread pool) concurrently with writing.
+//
+// Resources: the index keeps about 64 bytes per stored record with a distinct id (a 24-byte
+// entry: segment, offset, length, a link to the previous record whose id hashes alike; plus a
+// hash-map node from a 64-bit id hash to the newest seq) and 24 bytes for a repeated id; no id
+// bytes are held in memory. Every segment holding records keeps one read-only descriptor open
+// while the store lives (retention, not implemented yet, is what bounds their number).
+// Start-up reads each segment whole, one at a time, to rebuild the index.
+//
+// Cursors: a record's seq is its position among all stored lines in file order, starting at 1,
+// so seqs (and cursors) stay the same across a restart as long as no segment is removed.
 #pragma once
 
 #include <atomic>
@@ -81,6 +91,17 @@ class store {
 
   // Path of the segments directory.
   const std::filesystem::path& segments_dir() const;
+
+  // Test seams, for test/storage only; nothing else may call them.
+  //
+  // While paused, the writer thread takes nothing from the queue, so submit() fills it and then
+  // drops. Unpausing lets it drain. close() still drains a paused store; flush() blocks until
+  // the writer is unpaused (do not flush a paused store from the thread that would unpause it).
+  void testing_pause_writer(bool paused);
+  // The next `writes` write() calls to a segment behave like a disk that fills up midway: about
+  // half of the bytes reach the file, then the write fails with ENOSPC. The store must cut the
+  // segment back to its last whole line and count every exchange of that write as lost.
+  void testing_fail_writes(unsigned writes);
 
  private:
   struct impl;
