@@ -21,9 +21,14 @@ struct request {
   std::string target;  // as sent: "/events?limit=10"
   std::string path;    // target up to '?', percent-decoding NOT applied
   std::string query;   // after '?', empty when none
-  std::vector<header> headers;  // names lower-cased, values verbatim
-  std::string body;             // de-chunked
-  bool keep_alive = true;       // llhttp_should_keep_alive()
+  // Names lower-cased; values verbatim except for the surrounding whitespace, which
+  // RFC 9110 5.5 excludes from the value. Order and repeats are kept. The trailer fields of
+  // a chunked body are appended after the header fields.
+  std::vector<header> headers;
+  std::string body;  // de-chunked
+  // llhttp_should_keep_alive(): false for HTTP/1.0 without keep-alive, for
+  // `Connection: close`, and for upgrade requests (WebSocket, CONNECT), which we do not serve.
+  bool keep_alive = true;
   // Value of the first header named `name` (lower-case), empty view when absent.
   std::string_view header_value(std::string_view name) const;
 };
@@ -43,8 +48,15 @@ std::string_view reason_phrase(int status);
 // the extra headers and the body of `r` to `out`. `keep_alive` false forces Connection: close.
 void append_response(const response& r, bool keep_alive, std::string& out);
 
-// A JSON error response: {"error":"<message>"} with `status`.
+// A JSON error response: {"error":"<message>"} with `status`; `message` is escaped with
+// append_json_string().
 response error_response(int status, std::string_view message);
+
+// Addition to the original contract, shared by the handlers: appends `s` to `out` as a JSON
+// string literal, quotes included. '"', '\\' and control characters are escaped; if `s` is not
+// valid UTF-8, every byte >= 0x80 is written as \u00XX (read as Latin-1) so that the output is
+// always valid JSON.
+void append_json_string(std::string_view s, std::string& out);
 
 struct parser_limits {
   std::size_t max_header_bytes = 64 * 1024;      // request line + headers; over it -> 431
@@ -59,17 +71,34 @@ class request_parser {
   request_parser(const request_parser&) = delete;
   request_parser& operator=(const request_parser&) = delete;
 
+  // `consumed` per kind:
+  //   need_more: always in.size(). The parser copies what it keeps (target, headers, body),
+  //              so the caller may drop everything it fed.
+  //   request:   the bytes up to the end of that request; the rest of `in` (a pipelined
+  //              request) was not looked at and must be fed again.
+  //   error:     where parsing stopped in `in` on the call that failed (for logging), 0 on the
+  //              sticky repeats.
   enum class kind { need_more, request, error };
   struct result {
     kind what = kind::need_more;
-    std::size_t consumed = 0;   // bytes of `in` used; the caller drops them
-    int status = 0;             // with kind::error: 400, 413 or 431
-    std::string_view reason;    // with kind::error: one line, static storage
+    std::size_t consumed = 0;  // bytes of `in` used; the caller drops them
+    int status = 0;            // with kind::error: 400, 413 or 431
+    std::string_view reason;   // with kind::error: one line, static storage
   };
 
   // Parses from `in` until one request is complete (then stops, leaving the rest of `in`
   // unconsumed for the next call), the input runs out, or an error occurs. Errors are sticky:
   // after one, every call returns the same error until reset().
+  //   400: anything llhttp rejects (reason from a fixed table: "invalid method", "invalid
+  //        request target", "invalid header token", ...), whitespace before a header's colon,
+  //        a request line that is not HTTP/1.0 or HTTP/1.1 ("unsupported http version"; llhttp
+  //        itself takes HTTP/0.9 and HTTP/2.0), and any byte fed after a request whose
+  //        keep_alive is false ("data after connection close"): such a request ends the
+  //        connection.
+  //   431: the request line plus headers exceed max_header_bytes.
+  //   413: Content-Length exceeds max_body_bytes (checked when the headers end), or a chunked
+  //        body grows past it.
+  // An empty `in` returns need_more with consumed 0.
   result feed(std::string_view in);
 
   // The request completed by the last feed() that returned kind::request. Valid until the

@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The routes, over a real storage::store in a temporary directory. Requests go in as bytes
+// through request_parser; the serve fixtures (test/fixtures/http/serve/<name>.http ->
+// <name>.response) check the exact response bytes for everything that does not depend on
+// what storage/ writes, and the tests below parse the JSON of the rest with simdjson.
+#include "api/router.h"
+
+#include <simdjson.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "test/api/fixture.h"
+
+namespace {
+
+using api::request_parser;
+
+correlate::exchange make_exchange(const std::string& id, int i) {
+  correlate::exchange x;
+  x.id = id;
+  x.complete = true;
+  correlate::request_half rq;
+  rq.time_us = 1795830243123456 + i * 1000;
+  rq.method = "GET";
+  rq.path = "/items/" + std::to_string(i);
+  rq.version = "1.1";
+  rq.headers = {{"host", "shop.local"}};
+  rq.body.captured = false;
+  x.request = std::move(rq);
+  correlate::response_half rs;
+  rs.time_us = 1795830243125000 + i * 1000;
+  rs.status = 200;
+  rs.version = "1.1";
+  rs.headers = {{"content-type", "text/plain"}};
+  rs.body.data = "ok";
+  rs.body.size = 2;
+  x.response = std::move(rs);
+  x.duration_us = 1544;
+  return x;
+}
+
+std::vector<api::metric_group> fake_status() {
+  return {
+      {"spop", {{"connections", 3, true}, {"notify_frames", 120, false}}},
+      {"correlator", {{"pending", 7, true}, {"paired", 55, false}}},
+      {"storage", {}},
+      {"process", {{"uptime_seconds", 42, true}}},
+  };
+}
+
+// What the agent does with a connection's bytes: parse, route, write; a parse error is
+// answered with Connection: close and ends the connection, as does a request with
+// keep_alive false.
+std::string serve(const api::router& rt, std::string_view in) {
+  request_parser p;
+  std::string out;
+  while (true) {
+    const auto r = p.feed(in);
+    if (r.what == request_parser::kind::error) {
+      auto e = api::error_response(r.status, r.reason);
+      e.close = true;
+      api::append_response(e, false, out);
+      return out;
+    }
+    in.remove_prefix(r.consumed);
+    if (r.what == request_parser::kind::need_more) return out;
+    const auto& rq = p.current();
+    api::append_response(rt.handle(rq), rq.keep_alive, out);
+    if (!rq.keep_alive) return out;
+  }
+}
+
+api::request parse_one(std::string_view bytes) {
+  request_parser p;
+  const auto r = p.feed(bytes);
+  REQUIRE(r.what == request_parser::kind::request);
+  return std::move(p.current());
+}
+
+api::request get(const std::string& target, const std::string& method = "GET") {
+  return parse_one(method + " " + target + " HTTP/1.1\r\nHost: t\r\n\r\n");
+}
+
+struct world {
+  api_test::temp_dir dir;
+  storage::store store;
+  api::router rt;
+
+  world() : store(config(dir.path())), rt(store, fake_status, "1.2.3-test") {}
+
+  static storage::config config(const std::filesystem::path& p) {
+    storage::config c;
+    c.data_dir = p;
+    return c;
+  }
+};
+
+std::string id_of(int i) { return "7F000001:D13C_5F2A_" + std::to_string(1000 + i); }
+
+// /events answers as {ids newest first, next cursor or ""}.
+struct page {
+  std::vector<std::string> ids;
+  std::string next;  // empty when null
+};
+
+page parse_page(const api::response& r) {
+  REQUIRE(r.status == 200);
+  REQUIRE(r.content_type == "application/json");
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE(parser.parse(r.body).get(doc) == simdjson::SUCCESS);
+  page pg;
+  simdjson::dom::array events;
+  REQUIRE(doc["events"].get(events) == simdjson::SUCCESS);
+  for (auto e : events) {
+    std::string_view id;
+    REQUIRE(e["id"].get(id) == simdjson::SUCCESS);
+    pg.ids.emplace_back(id);
+  }
+  auto next = doc["next"];
+  REQUIRE(next.error() == simdjson::SUCCESS);
+  if (!next.is_null()) {
+    std::string_view n;
+    REQUIRE(next.get(n) == simdjson::SUCCESS);
+    REQUIRE(!n.empty());
+    pg.next = n;
+  }
+  return pg;
+}
+
+std::string error_of(const api::response& r) {
+  simdjson::dom::parser parser;
+  std::string_view e;
+  REQUIRE(parser.parse(r.body)["error"].get(e) == simdjson::SUCCESS);
+  return std::string(e);
+}
+
+}  // namespace
+
+TEST_CASE("serve fixtures: request bytes in, response bytes out", "[api][router]") {
+  world w;
+  const auto stems = api_test::fixture_stems(api_test::fixtures_dir("serve"));
+  REQUIRE(stems.size() >= 10);
+  for (const auto& stem : stems) {
+    INFO("fixture " << stem.filename().string());
+    const auto in = api_test::read_file(stem.string() + ".http");
+    const auto actual = serve(w.rt, in);
+    if (!std::filesystem::exists(stem.string() + ".response")) {
+      FAIL_CHECK("no .response; the router says:\n" << api_test::escape(actual));
+      continue;
+    }
+    CHECK(api_test::escape(actual) ==
+          api_test::escape(api_test::read_file(stem.string() + ".response")));
+  }
+}
+
+TEST_CASE("GET /events pages newest first with limit and cursor", "[api][router]") {
+  world w;
+  for (int i = 1; i <= 5; ++i) REQUIRE(w.store.submit(make_exchange(id_of(i), i)));
+  w.store.flush();
+
+  auto all = parse_page(w.rt.handle(get("/events")));
+  CHECK(all.ids == std::vector<std::string>{id_of(5), id_of(4), id_of(3), id_of(2), id_of(1)});
+  CHECK(all.next.empty());
+
+  auto p1 = parse_page(w.rt.handle(get("/events?limit=2")));
+  CHECK(p1.ids == std::vector<std::string>{id_of(5), id_of(4)});
+  REQUIRE(!p1.next.empty());
+  auto p2 = parse_page(w.rt.handle(get("/events?limit=2&cursor=" + p1.next)));
+  CHECK(p2.ids == std::vector<std::string>{id_of(3), id_of(2)});
+  REQUIRE(!p2.next.empty());
+  // Parameter order does not matter, '+'/percent-encoded names decode, unknown ones are ignored.
+  auto p3 = parse_page(w.rt.handle(get("/events?_=17&cursor=" + p2.next + "&%6cimit=2")));
+  CHECK(p3.ids == std::vector<std::string>{id_of(1)});
+  CHECK(p3.next.empty());
+
+  // The records are spliced as stored: /events and /events/{id} return the same bytes.
+  const auto one = w.rt.handle(get("/events?limit=1"));
+  const auto rec = w.store.get(id_of(5));
+  REQUIRE(rec);
+  CHECK(one.body.find(*rec) != std::string::npos);
+
+  // A cursor at the oldest end answers an empty page.
+  auto empty = parse_page(w.rt.handle(get("/events?cursor=1")));
+  CHECK(empty.ids.empty());
+  CHECK(empty.next.empty());
+}
+
+TEST_CASE("GET /events rejects bad limit, cursor and unsupported filters", "[api][router]") {
+  world w;
+  for (const char* bad :
+       {"0", "1001", "abc", "", "-1", "1e2", "2%20", "+5", "99999999999999999999"}) {
+    INFO("limit=" << bad);
+    const auto r = w.rt.handle(get(std::string("/events?limit=") + bad));
+    CHECK(r.status == 400);
+    CHECK(error_of(r).find("limit") != std::string::npos);
+  }
+  CHECK(w.rt.handle(get("/events?limit=1000")).status == 200);
+  CHECK(w.rt.handle(get("/events?limit=1")).status == 200);
+
+  for (const char* bad :
+       {"", "!!", "ZZ", "00", "-1", "zzzzzzzzzzzzzz", "3w5e11264sgsg", "%zz", "1%00"}) {
+    INFO("cursor=" << bad);
+    const auto r = w.rt.handle(get(std::string("/events?cursor=") + bad));
+    CHECK(r.status == 400);
+    CHECK(error_of(r) == "invalid cursor");
+  }
+  const auto f = w.rt.handle(get("/events?method=GET"));
+  CHECK(f.status == 400);
+  CHECK(error_of(f) == "parameter \"method\" is not supported");
+}
+
+TEST_CASE("GET /events/{id}: hit, percent-decoded hit, miss", "[api][router]") {
+  world w;
+  for (int i = 1; i <= 3; ++i) REQUIRE(w.store.submit(make_exchange(id_of(i), i)));
+  w.store.submit(make_exchange("id with/slash+plus", 9));
+  w.store.flush();
+
+  const auto hit = w.rt.handle(get("/events/" + id_of(2)));
+  CHECK(hit.status == 200);
+  CHECK(hit.body == *w.store.get(id_of(2)));
+  simdjson::dom::parser parser;
+  std::string_view path;
+  REQUIRE(parser.parse(hit.body)["request"]["path"].get(path) == simdjson::SUCCESS);
+  CHECK(path == "/items/2");
+
+  const auto encoded = w.rt.handle(get("/events/7F000001%3aD13C%5F5F2A_1003"));
+  CHECK(encoded.status == 200);
+  CHECK(encoded.body == *w.store.get(id_of(3)));
+
+  // '/' must be encoded to stay one segment; '+' in a path is a plus, not a space.
+  const auto odd = w.rt.handle(get("/events/id%20with%2Fslash+plus"));
+  CHECK(odd.status == 200);
+  CHECK(odd.body == *w.store.get("id with/slash+plus"));
+
+  const auto miss = w.rt.handle(get("/events/nope"));
+  CHECK(miss.status == 404);
+  CHECK(miss.body == R"({"error":"exchange not found"})");
+
+  const auto bad = w.rt.handle(get("/events/a%2"));
+  CHECK(bad.status == 400);
+}
+
+TEST_CASE("unknown paths 404, wrong methods 405 with Allow", "[api][router]") {
+  world w;
+  for (const char* path : {"/", "/nope", "/events/", "/events/a/b", "/eventsx", "/status/"}) {
+    INFO(path);
+    const auto r = w.rt.handle(get(path));
+    CHECK(r.status == 404);
+    CHECK(r.body == R"({"error":"not found"})");
+  }
+  for (const char* method : {"POST", "HEAD", "DELETE", "PUT", "OPTIONS"}) {
+    for (const char* path : {"/events", "/events/x", "/status", "/healthz"}) {
+      INFO(method << " " << path);
+      const auto r = w.rt.handle(get(path, method));
+      CHECK(r.status == 405);
+      CHECK(r.body == R"({"error":"method not allowed"})");
+      REQUIRE(r.headers.size() == 1);
+      CHECK(r.headers[0] == api::header{"Allow", "GET"});
+    }
+  }
+}
+
+TEST_CASE("blocking() marks the routes that read the disk", "[api][router]") {
+  CHECK(api::router::blocking(get("/events")));
+  CHECK(api::router::blocking(get("/events?limit=5")));
+  CHECK(api::router::blocking(get("/events/abc")));
+  CHECK_FALSE(api::router::blocking(get("/status")));
+  CHECK_FALSE(api::router::blocking(get("/healthz")));
+  CHECK_FALSE(api::router::blocking(get("/nope")));
+  CHECK_FALSE(api::router::blocking(get("/events/")));
+  CHECK_FALSE(api::router::blocking(get("/events", "POST")));
+}
+
+TEST_CASE("GET /status reports version, headline numbers and every group", "[api][router]") {
+  world w;
+  const auto r = w.rt.handle(get("/status"));
+  REQUIRE(r.status == 200);
+  simdjson::dom::parser parser;
+  simdjson::dom::object doc;
+  REQUIRE(parser.parse(r.body).get(doc) == simdjson::SUCCESS);
+  std::vector<std::string> keys;
+  for (auto [k, v] : doc) keys.emplace_back(k);
+  CHECK(keys == std::vector<std::string>{"status", "version", "uptimeSeconds", "pendingEvents",
+                                         "spop", "correlator", "storage", "process"});
+  CHECK(std::string_view(doc["status"]) == "ok");
+  CHECK(std::string_view(doc["version"]) == "1.2.3-test");
+  CHECK(std::uint64_t(doc["uptimeSeconds"]) == 42);
+  CHECK(std::uint64_t(doc["pendingEvents"]) == 7);
+  CHECK(std::uint64_t(doc["spop"]["notify_frames"]) == 120);
+  CHECK(std::uint64_t(doc["correlator"]["paired"]) == 55);
+  simdjson::dom::object storage_group;
+  REQUIRE(doc["storage"].get(storage_group) == simdjson::SUCCESS);
+  CHECK(storage_group.size() == 0);
+
+  // Without the process and correlator groups the headline numbers are 0.
+  api::router bare(
+      w.store, [] { return std::vector<api::metric_group>{}; }, "v\"q");
+  const auto b = bare.handle(get("/status"));
+  CHECK(b.body == R"({"status":"ok","version":"v\"q","uptimeSeconds":0,"pendingEvents":0})");
+}
+
+TEST_CASE("percent_decode and parse_query", "[api][router]") {
+  CHECK(api::percent_decode("a%3Ab%3ac", false) == "a:b:c");
+  CHECK(api::percent_decode("a+b", false) == "a+b");
+  CHECK(api::percent_decode("a+b", true) == "a b");
+  CHECK(api::percent_decode("%2B", true) == "+");
+  CHECK(api::percent_decode("%00", false) == std::string(1, '\0'));
+  CHECK_FALSE(api::percent_decode("%", false));
+  CHECK_FALSE(api::percent_decode("%4", false));
+  CHECK_FALSE(api::percent_decode("%g0", false));
+  CHECK(api::percent_decode("", false) == "");
+
+  using q = std::vector<std::pair<std::string, std::string>>;
+  CHECK(api::parse_query("") == q{});
+  CHECK(api::parse_query("a=1&&b=x+y&c&d=&%65=%3D") ==
+        q{{"a", "1"}, {"b", "x y"}, {"c", ""}, {"d", ""}, {"e", "="}});
+  CHECK(api::parse_query("k=%zz") == q{{"k", "%zz"}});
+  CHECK(api::parse_query("a=b=c") == q{{"a", "b=c"}});
+}
+
+TEST_CASE("cursor encoding round-trips and is strict", "[api][router]") {
+  for (std::uint64_t v : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{35}, std::uint64_t{36},
+                          std::uint64_t{123456789}, ~std::uint64_t{0}}) {
+    INFO(v);
+    CHECK(api::decode_cursor(api::encode_cursor(v)) == v);
+  }
+  CHECK(api::encode_cursor(35) == "z");
+  CHECK(api::encode_cursor(~std::uint64_t{0}) == "3w5e11264sgsf");
+  CHECK_FALSE(api::decode_cursor("3w5e11264sgsg"));  // 2^64
+  CHECK_FALSE(api::decode_cursor("Z"));
+  CHECK_FALSE(api::decode_cursor("01"));
+  CHECK_FALSE(api::decode_cursor(""));
+  CHECK_FALSE(api::decode_cursor("+1"));
+  CHECK_FALSE(api::decode_cursor(" 1"));
+}
