@@ -17,6 +17,27 @@
 //  - HAPROXY-DISCONNECT: `disconnect` event, AGENT-DISCONNECT(normal) appended, closing.
 //  - Any protocol error: `error` event, AGENT-DISCONNECT with the matching status appended,
 //    closing. Errors are sticky.
+//
+// Statuses sent (STYLE §5; codes 5/6 mirror what HAProxy demands of an AGENT-HELLO and what
+// HAProxy's own example agent, contrib/spoa_example, answers to a HAPROXY-HELLO):
+//   3 too_big      FRAME-LEN > max-frame-size (before HELLO: cfg.max_frame_size), decided from
+//                  the 4 length bytes alone (HTTP sent to the port lands here); a reassembled
+//                  NOTIFY over cfg.max_reassembly_bytes.
+//   4 invalid      FRAME-LEN < 7; bad varint (over-long or running past the frame); truncated or
+//                  reserved (10-15) typed data; a malformed KV-LIST or LIST-OF-MESSAGES; any
+//                  frame but HAPROXY-HELLO/HAPROXY-DISCONNECT before HELLO; HELLO twice;
+//                  sid/fid != 0 on HELLO/DISCONNECT; ACK, AGENT-HELLO or AGENT-DISCONNECT
+//                  received from HAProxy.
+//   5 no_version   HELLO lacks supported-versions.
+//   6 no_max_frame_size  HELLO lacks max-frame-size (or it is not an integer).
+//   8 bad_version  supported-versions is not a STRING or lists no 2.x version.
+//   9 bad_max_frame_size  HAProxy's max-frame-size < 256 (or negative).
+//   10 fragmentation_not_supported  HELLO/DISCONNECT without FIN (as flt_spoe.c does); a
+//                  NOTIFY without FIN or an UNSET frame when we did not announce fragmentation.
+//   11 interlaced_frames  UNSET frame with no fragmented NOTIFY pending or with another
+//                  sid/fid; a NOTIFY while a fragmented NOTIFY is pending.
+// Unknown frame types after HELLO are skipped (kind::skipped). A NOTIFY that carries ABORT is
+// dropped without an ACK (kind::fragment).
 #pragma once
 
 #include <cstddef>
@@ -55,8 +76,8 @@ class session {
   struct hello_info {
     std::uint32_t max_frame_size = 0;  // negotiated
     bool healthcheck = false;
-    std::string_view engine_id;        // empty when absent
-    std::string_view capabilities;     // what we announced
+    std::string_view engine_id;     // empty when absent
+    std::string_view capabilities;  // what we announced
   };
   struct notify_info {
     std::uint64_t stream_id = 0;
@@ -85,8 +106,13 @@ class session {
   // Decodes at most one frame from the front of `in`. Views in the result (message names,
   // argument values, engine-id, disconnect message) point into `in` or into the session's
   // reassembly buffer and stay valid until the next call to feed() or the caller drops the
-  // consumed bytes, whichever comes first. A length field is checked against max-frame-size
-  // before anything is buffered or allocated.
+  // consumed bytes, whichever comes first (hello.capabilities lives as long as the session).
+  // A length field is checked against max-frame-size before anything is buffered or allocated.
+  // `consumed` is 0 for need_more and error (the connection is closing anyway), else the whole
+  // record (4 + FRAME-LEN). Once closing(), feed() appends nothing more: it returns the sticky
+  // error after an error, need_more otherwise. err.offset is relative to the start of `in`
+  // (i.e. of the frame), except for a reassembled NOTIFY where it is relative to the start of
+  // the reassembled payload.
   result feed(std::span<const std::byte> in, std::vector<std::byte>& out);
 
   // True once the connection must be closed after `out` has been written (health check
@@ -99,9 +125,16 @@ class session {
   // The negotiated max-frame-size (before HELLO: the size we read a HELLO with).
   std::uint32_t max_frame_size() const;
 
-  // Appends an AGENT-DISCONNECT with `s` and the spec's message, for a shutdown initiated by
-  // the agent (status normal on SIGTERM). Marks the session closing.
+  // Appends an AGENT-DISCONNECT with `s` and the spec's message (status_message(s)), for a
+  // shutdown initiated by the agent (status normal on SIGTERM). Marks the session closing.
+  // Appends nothing if an AGENT-DISCONNECT was already appended.
   void disconnect(std::vector<std::byte>& out, status s = status::normal);
+
+  // Addition to the original contract (PROTOCOL.md §9): cancels the fragmented NOTIFY being
+  // reassembled by appending an ACK with FIN|ABORT for its stream-id/frame-id; its remaining
+  // fragments are then dropped (kind::fragment, no notify, no second ACK) up to the one with
+  // FIN. Returns false, appending nothing, when no fragmented NOTIFY is being reassembled.
+  bool abort_fragmented(std::vector<std::byte>& out);
 
  private:
   struct impl;

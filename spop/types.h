@@ -82,8 +82,8 @@ std::string_view status_message(status s);
 struct value {
   data_type type = data_type::null;
   bool boolean = false;
-  std::int64_t i64 = 0;   // int32/int64 (sign-extended) and also uint32/uint64 cast
-  std::uint64_t u64 = 0;  // uint32/uint64, and the raw varint of int32/int64
+  std::int64_t i64 = 0;                 // int32/int64 (sign-extended) and also uint32/uint64 cast
+  std::uint64_t u64 = 0;                // uint32/uint64, and the raw varint of int32/int64
   std::array<std::uint8_t, 16> addr{};  // ipv4 in addr[0..3], ipv6 in all 16, network order
   std::string_view bytes;               // string and binary
 
@@ -115,6 +115,16 @@ struct frame {
 
   bool fin() const { return (flags & flag_fin) != 0; }
   bool abort() const { return (flags & flag_abort) != 0; }
+};
+
+// One action of an ACK (SPOE.txt 3.4, PROTOCOL.md §6). Addition to the original contract, shared
+// by decoder.h (reading ACKs) and encoder.h (writing them). `name` is positional (no type
+// byte); `value` is used by set_var only. Views follow the same lifetime rule as `value`.
+struct action {
+  action_type type = action_type::set_var;
+  var_scope scope = var_scope::txn;
+  std::string_view name;
+  spop::value value;
 };
 
 struct error {
