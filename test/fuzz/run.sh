@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Builds every fuzz target (clang, -DHEP_FUZZ=ON) and runs each for $FUZZ_SECONDS (default 60)
+# from a seed corpus made of test/fixtures, in a temporary directory. Exits non-zero if any
+# target finds a crash; the crashing inputs are kept in $FUZZ_BUILD_DIR/fuzz-artifacts/<target>/
+# so that each can be turned into a fixture.
+#
+#   test/fuzz/run.sh                     # all targets, 60 s each
+#   FUZZ_SECONDS=10 test/fuzz/run.sh fuzz_spop_decoder
+#
+# Seeds for a new target: add a seed_<target> function below (default: empty corpus).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
+seconds=${FUZZ_SECONDS:-60}
+
+if [ ! -f "$build/build.ninja" ] && [ ! -f "$build/Makefile" ]; then
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DHEP_FUZZ=ON -DHEP_TESTS=OFF
+fi
+
+if [ $# -gt 0 ]; then
+  targets=("$@")
+else
+  targets=()
+  for src in "$here"/fuzz_*.cpp; do targets+=("$(basename "$src" .cpp)"); done
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# SPOP seeds. The target's first byte is a mode byte (see fuzz_spop_decoder.cpp): each recorded
+# HAProxy->agent stream and each .hex fixture goes in as is (mode 0x04/0x05/0x07: fragmentation
+# on, several frame sizes), and each recorded HAProxy frame alone behind a prepended HELLO
+# (mode 0x0f).
+seed_fuzz_spop_decoder() {
+  local dir=$1
+  python3 - "$root/test/fixtures/spop" "$dir" <<'PY'
+import json, os, re, sys
+src, dst = sys.argv[1], sys.argv[2]
+n = 0
+def put(mode, data):
+    global n
+    with open(os.path.join(dst, "seed-%05d" % n), "wb") as f:
+        f.write(bytes([mode]) + data)
+    n += 1
+for name in sorted(os.listdir(src)):
+    path = os.path.join(src, name)
+    if name.endswith(".bin"):
+        data = open(path, "rb").read()
+        streams = {}
+        for line in open(path[:-4] + ".jsonl"):
+            o = json.loads(line)
+            if o["dir"] != "H2A":
+                continue
+            rec = data[o["offset"]:o["offset"] + o["length"]]
+            streams[o["conn"]] = streams.get(o["conn"], b"") + rec
+            put(0x0F, rec)
+        for conn, s in sorted(streams.items()):
+            put(0x07, s)
+            put(0x05, s)
+    elif name.endswith(".hex"):
+        text = re.sub(r"#[^\n]*", "", open(path).read())
+        data = bytes.fromhex("".join(text.split()))
+        put(0x04, data)
+        put(0x47, data)
+print("seeded %d inputs" % n)
+PY
+}
+
+# HTTP seeds: every request fixture, behind a few mode bytes (limits and read splits).
+seed_fuzz_http_request() {
+  local dir=$1 n=0 f mode
+  for f in "$root"/test/fixtures/http/*/*.http; do
+    for mode in 00 01 42 ff; do
+      { printf "\\x$mode"; cat "$f"; } >"$dir/seed-$n"
+      n=$((n + 1))
+    done
+  done
+  echo "seeded $n inputs"
+}
+
+status=0
+for t in "${targets[@]}"; do
+  if ! cmake --build "$build" --target "$t"; then
+    echo "!! $t does not build" >&2
+    status=1
+    continue
+  fi
+  corpus="$work/$t"
+  artifacts="$build/fuzz-artifacts/$t"
+  mkdir -p "$corpus" "$artifacts"
+  if declare -F "seed_$t" >/dev/null; then "seed_$t" "$corpus"; fi
+  echo "== $t: ${seconds}s"
+  if ! "$build/test/fuzz/$t" -max_total_time="$seconds" -print_final_stats=1 \
+      -artifact_prefix="$artifacts/" "$corpus"; then
+    echo "!! $t found a crash; inputs in $artifacts" >&2
+    status=1
+  fi
+done
+exit $status
