@@ -16,11 +16,11 @@ bool iequals(std::string_view a, std::string_view b) {
 
 void redact_headers(std::vector<header>& headers, const std::vector<std::string>& names,
                     std::vector<std::string>& seen) {
-  for (auto& [name, value] : headers) {
+  for (auto& h : headers) {
     auto hit = std::find_if(names.begin(), names.end(),
-                            [&](const std::string& n) { return iequals(name, n); });
+                            [&](const std::string& n) { return iequals(h.first, n); });
     if (hit == names.end()) continue;
-    value.assign(redacted_value);
+    h.second.assign(redacted_value);
     if (std::find(seen.begin(), seen.end(), *hit) == seen.end()) seen.push_back(*hit);
   }
 }

@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "agent/app.h"
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include "agent/connections.h"
+#include "agent/log.h"
+#include "correlate/redact.h"
+
+namespace agent {
+
+namespace {
+
+std::uint64_t minutes_to_ms(double minutes) {
+  return static_cast<std::uint64_t>(std::llround(minutes * 60'000.0));
+}
+
+correlate::config correlator_config(const config& cfg) {
+  correlate::config c;
+  c.ttl_us = static_cast<std::int64_t>(minutes_to_ms(cfg.event_expiry_minutes)) * 1000;
+  c.max_pending = cfg.max_pending;
+  c.max_pending_bytes = cfg.max_pending_bytes;
+  return c;
+}
+
+// Monotonic microseconds: arrival times for the correlator's expiry.
+std::int64_t mono_us() { return static_cast<std::int64_t>(uv_hrtime() / 1000); }
+
+void check(int rc, const char* what) {
+  if (rc < 0) throw std::runtime_error(fmt::format("{}: {}", what, uv_strerror(rc)));
+}
+
+}  // namespace
+
+app::app(const config& cfg)
+    : cfg_(cfg), redaction_(cfg.redaction_list()), correlator_(correlator_config(cfg)) {
+  storage::config sc;
+  sc.data_dir = cfg.data_dir;
+  sc.queue_capacity = cfg.queue_capacity;
+  sc.segment_bytes = cfg.segment_bytes;
+  store_ = std::make_unique<storage::store>(sc);
+  router_ = std::make_unique<api::router>(
+      *store_, [this] { return metrics(); }, HEP_VERSION);
+
+  check(uv_loop_init(&loop_), "uv_loop_init");
+  loop_.data = this;
+  started_ms_ = uv_now(&loop_);
+  try {
+    bind(spop_server_, cfg.spop_listen, &app::on_spop_connection, "SPOP");
+    bind(http_server_, cfg.http_listen, &app::on_http_connection, "HTTP");
+  } catch (...) {
+    uv_walk(
+        &loop_, [](uv_handle_t* h, void*) { if (!uv_is_closing(h)) uv_close(h, nullptr); },
+        nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    throw;
+  }
+
+  uv_timer_init(&loop_, &expiry_timer_);
+  expiry_timer_.data = this;
+  const auto interval = std::max<std::uint64_t>(minutes_to_ms(cfg.cleanup_interval_minutes), 1);
+  uv_timer_start(&expiry_timer_, &app::on_expiry_timer, interval, interval);
+  uv_timer_init(&loop_, &shutdown_timer_);
+  shutdown_timer_.data = this;
+
+  uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) noexcept {
+    static_cast<app*>(a->data)->stop();
+  });
+  stop_async_.data = this;
+
+  uv_signal_init(&loop_, &sigint_);
+  uv_signal_init(&loop_, &sigterm_);
+  sigint_.data = sigterm_.data = this;
+  uv_signal_start(&sigint_, &app::on_signal, SIGINT);
+  uv_signal_start(&sigterm_, &app::on_signal, SIGTERM);
+}
+
+app::~app() {
+  if (store_) store_->close();
+}
+
+void app::bind(uv_tcp_t& server, const listen_address& a, uv_connection_cb cb, const char* what) {
+  sockaddr_storage addr{};
+  int rc = uv_ip4_addr(a.host.c_str(), a.port, reinterpret_cast<sockaddr_in*>(&addr));
+  if (rc < 0) rc = uv_ip6_addr(a.host.c_str(), a.port, reinterpret_cast<sockaddr_in6*>(&addr));
+  if (rc < 0) {
+    throw std::runtime_error(fmt::format("{} listen address {}: not an IP address", what, a.host));
+  }
+  check(uv_tcp_init(&loop_, &server), "uv_tcp_init");
+  server.data = this;
+  rc = uv_tcp_bind(&server, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server), 1024, cb);
+  if (rc < 0) {
+    throw std::runtime_error(
+        fmt::format("{} listener {}:{}: {}", what, a.host, a.port, uv_strerror(rc)));
+  }
+}
+
+namespace {
+std::uint16_t bound_port(const uv_tcp_t& server) {
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getsockname(&server, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  if (addr.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+}
+}  // namespace
+
+std::uint16_t app::spop_port() const { return bound_port(spop_server_); }
+std::uint16_t app::http_port() const { return bound_port(http_server_); }
+
+int app::run() {
+  log::info("start version={} spop={}:{} http={}:{} data_dir={}", HEP_VERSION,
+            cfg_.spop_listen.host, spop_port(), cfg_.http_listen.host, http_port(),
+            cfg_.data_dir);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // The shutdown timer is unreferenced so it never holds the loop; close it now.
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&shutdown_timer_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&shutdown_timer_), nullptr);
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  store_->close();
+  const auto s = store_->stats();
+  log::info("stopped stored={} dropped={} write_errors={} paired={}", s.stored, s.dropped,
+            s.write_errors, correlator_.stats().paired);
+  if (const int rc = uv_loop_close(&loop_); rc != 0) {
+    log::error("loop did not close cleanly: {}", uv_strerror(rc));
+    return 1;
+  }
+  return 0;
+}
+
+void app::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  log::info("stopping spop_connections={} http_connections={} pending={}", spop_conns_.size(),
+            http_conns_.size(), correlator_.pending());
+  uv_close(reinterpret_cast<uv_handle_t*>(&spop_server_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&http_server_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&expiry_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+
+  // Every frame already read has been handled and ACKed; tell HAProxy we are going.
+  for (auto* c : std::vector<spop_conn*>(spop_conns_.begin(), spop_conns_.end())) {
+    if (!c->session.closing()) {
+      c->session.disconnect(c->out, spop::status::normal);
+      spop_stats_.disconnects_sent++;
+    }
+    c->close_after_write = true;
+    spop_flush(c);
+  }
+  for (auto* c : std::vector<http_conn*>(http_conns_.begin(), http_conns_.end())) {
+    if (!c->busy && c->writes_pending == 0) http_close(c);
+    else c->close_after_write = true;
+  }
+
+  // Halves still waiting for a partner are stored incomplete rather than lost.
+  correlator_.drain(scratch_);
+  sink(scratch_);
+
+  // A peer that never reads its AGENT-DISCONNECT must not hold the process.
+  uv_timer_start(&shutdown_timer_, &app::on_shutdown_timer, 5000, 0);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&shutdown_timer_));
+}
+
+void app::request_stop() { uv_async_send(&stop_async_); }
+
+void app::on_shutdown_timer(uv_timer_t* t) noexcept {
+  auto* self = static_cast<app*>(t->data);
+  log::warn("shutdown timeout: closing {} SPOP and {} HTTP connections", self->spop_conns_.size(),
+            self->http_conns_.size());
+  for (auto* c : std::vector<spop_conn*>(self->spop_conns_.begin(), self->spop_conns_.end())) {
+    self->spop_close(c);
+  }
+  for (auto* c : std::vector<http_conn*>(self->http_conns_.begin(), self->http_conns_.end())) {
+    self->http_close(c);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+}
+
+void app::on_signal(uv_signal_t* s, int signum) noexcept {
+  auto* self = static_cast<app*>(s->data);
+  log::info("signal {} received", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  self->stop();
+}
+
+void app::on_expiry_timer(uv_timer_t* t) noexcept {
+  auto* self = static_cast<app*>(t->data);
+  self->correlator_.expire(mono_us(), self->scratch_);
+  if (!self->scratch_.empty()) {
+    log::debug("expired halves={}", self->scratch_.size());
+    self->sink(self->scratch_);
+  }
+}
+
+void app::add_event(correlate::event&& e) {
+  correlator_.add(std::move(e), mono_us(), scratch_);
+  if (!scratch_.empty()) sink(scratch_);
+}
+
+void app::sink(std::vector<correlate::exchange>& xs) {
+  for (auto& x : xs) {
+    correlate::redact(x, redaction_);
+    store_->submit(std::move(x));
+  }
+  xs.clear();
+}
+
+std::vector<api::metric_group> app::metrics() const {
+  using api::metric;
+  std::vector<api::metric_group> groups;
+  const auto uptime_s = (uv_now(&loop_) - started_ms_) / 1000;
+  groups.push_back({"process", {metric{"uptime_seconds", uptime_s, true}}});
+
+  const auto& s = spop_stats_;
+  api::metric_group spop{"spop",
+                         {{"connections_total", s.connections_total},
+                          {"connections_active", spop_conns_.size(), true},
+                          {"hello", s.hello},
+                          {"healthchecks", s.healthchecks},
+                          {"notify", s.notify},
+                          {"messages", s.messages},
+                          {"acks", s.acks},
+                          {"fragments", s.fragments},
+                          {"disconnects_received", s.disconnects_received},
+                          {"disconnects_sent", s.disconnects_sent},
+                          {"skipped_frames", s.skipped_frames},
+                          {"resets", s.resets},
+                          {"read_errors", s.read_errors},
+                          {"bad_messages", s.bad_messages},
+                          {"ignored_messages", s.ignored_messages},
+                          {"errors", s.errors}}};
+  static constexpr std::string_view error_names[] = {
+      "errors_normal",  // never counted as an error; kept so the index is the status code
+      "errors_io",
+      "errors_timeout",
+      "errors_too_big",
+      "errors_invalid",
+      "errors_no_version",
+      "errors_no_max_frame_size",
+      "errors_no_capabilities",
+      "errors_bad_version",
+      "errors_bad_max_frame_size",
+      "errors_fragmentation_not_supported",
+      "errors_interlaced_frames",
+      "errors_frame_id_not_found",
+      "errors_resource_allocation"};
+  for (std::size_t i = 1; i < s.errors_by_status.size(); ++i) {
+    spop.metrics.push_back({error_names[i], s.errors_by_status[i]});
+  }
+  spop.metrics.push_back({"errors_other", s.errors_other_status});
+  groups.push_back(std::move(spop));
+
+  const auto& c = correlator_.stats();
+  groups.push_back({"correlator",
+                    {{"pending", correlator_.pending(), true},
+                     {"pending_bytes", correlator_.pending_bytes(), true},
+                     {"requests", c.requests},
+                     {"responses", c.responses},
+                     {"paired", c.paired},
+                     {"expired", c.expired},
+                     {"evicted", c.evicted},
+                     {"duplicates", c.duplicates},
+                     {"drained", c.drained}}});
+
+  const auto st = store_->stats();
+  groups.push_back({"storage",
+                    {{"submitted", st.submitted},
+                     {"stored", st.stored},
+                     {"dropped", st.dropped},
+                     {"write_errors", st.write_errors},
+                     {"bytes_written", st.bytes_written},
+                     {"segments", st.segments},
+                     {"queue_depth", st.queue_depth, true},
+                     {"indexed", st.indexed, true}}});
+
+  const auto& h = http_stats_;
+  groups.push_back({"http",
+                    {{"connections_total", h.connections_total},
+                     {"connections_active", http_conns_.size(), true},
+                     {"requests", h.requests},
+                     {"responses_2xx", h.responses_2xx},
+                     {"responses_3xx", h.responses_3xx},
+                     {"responses_4xx", h.responses_4xx},
+                     {"responses_5xx", h.responses_5xx},
+                     {"bad_requests", h.bad_requests}}});
+  return groups;
+}
+
+}  // namespace agent

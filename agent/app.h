@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The agent process: one libuv loop that owns the SPOP and HTTP listeners, their connections,
+// the correlator and the timers; the store's writer thread does JSON and disk; /events
+// queries run on libuv's thread pool. This is the only code that includes <uv.h>.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "agent/config.h"
+#include "api/router.h"
+#include "correlate/correlator.h"
+#include "spop/session.h"
+#include "storage/store.h"
+
+namespace agent {
+
+struct spop_counters {
+  std::uint64_t connections_total = 0;
+  std::uint64_t hello = 0;
+  std::uint64_t healthchecks = 0;
+  std::uint64_t notify = 0;
+  std::uint64_t messages = 0;
+  std::uint64_t acks = 0;
+  std::uint64_t fragments = 0;
+  std::uint64_t disconnects_received = 0;
+  std::uint64_t disconnects_sent = 0;
+  std::uint64_t skipped_frames = 0;
+  std::uint64_t resets = 0;  // peer closed with a TCP reset (normal for HAProxy 3.1+ idling)
+  std::uint64_t read_errors = 0;
+  std::uint64_t bad_messages = 0;  // well-framed NOTIFY, unusable message: ACKed, dropped
+  std::uint64_t ignored_messages = 0;  // messages that are not capture messages
+  std::uint64_t errors = 0;            // connections closed with AGENT-DISCONNECT != normal
+  std::array<std::uint64_t, 14> errors_by_status{};  // index = status code 0..13
+  std::uint64_t errors_other_status = 0;
+};
+
+struct http_counters {
+  std::uint64_t connections_total = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t responses_2xx = 0;
+  std::uint64_t responses_3xx = 0;
+  std::uint64_t responses_4xx = 0;
+  std::uint64_t responses_5xx = 0;
+  std::uint64_t bad_requests = 0;
+};
+
+class app {
+ public:
+  // Opens the store, binds both listeners. Throws std::runtime_error with a readable message
+  // (address in use, directory not writable, ...).
+  explicit app(const config& cfg);
+  ~app();
+  app(const app&) = delete;
+  app& operator=(const app&) = delete;
+
+  // Runs until SIGINT/SIGTERM (or stop()) and every handle is closed; flushes the store.
+  // Returns the process exit code.
+  int run();
+
+  // Begins a graceful shutdown: stop accepting, AGENT-DISCONNECT every SPOP connection, store
+  // pending halves as incomplete, close. Safe to call from the loop thread only.
+  void stop();
+
+  // Thread-safe: asks the loop thread to stop() (used by tests and embedders).
+  void request_stop();
+
+  // Ports actually bound (useful with port 0 in tests).
+  std::uint16_t spop_port() const;
+  std::uint16_t http_port() const;
+
+  std::vector<api::metric_group> metrics() const;
+
+  struct spop_conn;
+  struct http_conn;
+
+  // Called from the libuv callbacks of spop_server.cpp / http_server.cpp.
+  void spop_read(spop_conn* c, ssize_t nread) noexcept;
+  void start_reading(spop_conn* c);
+  void spop_close(spop_conn* c);
+  void http_read(http_conn* c, ssize_t nread, const uv_buf_t* buf) noexcept;
+  void http_close(http_conn* c);
+
+ private:
+  // SPOP side (spop_server.cpp).
+  static void on_spop_connection(uv_stream_t* server, int status) noexcept;
+  void spop_process(spop_conn* c);
+  void spop_flush(spop_conn* c);
+  void handle_notify(spop_conn* c, const spop::session::notify_info& n);
+
+  // HTTP side (http_server.cpp).
+  static void on_http_connection(uv_stream_t* server, int status) noexcept;
+  void http_process(http_conn* c);
+  void http_send(http_conn* c, const api::response& r, bool keep_alive);
+
+  // Pairing and storage.
+  void add_event(correlate::event&& e);
+  void sink(std::vector<correlate::exchange>& xs);
+  static void on_expiry_timer(uv_timer_t* t) noexcept;
+  static void on_signal(uv_signal_t* s, int signum) noexcept;
+  static void on_shutdown_timer(uv_timer_t* t) noexcept;
+
+  void bind(uv_tcp_t& server, const listen_address& a, uv_connection_cb cb, const char* what);
+
+  config cfg_;
+  std::vector<std::string> redaction_;
+  uv_loop_t loop_{};
+  uv_tcp_t spop_server_{};
+  uv_tcp_t http_server_{};
+  uv_timer_t expiry_timer_{};
+  uv_timer_t shutdown_timer_{};
+  uv_signal_t sigint_{};
+  uv_signal_t sigterm_{};
+  uv_async_t stop_async_{};
+  bool stopping_ = false;
+  std::uint64_t started_ms_ = 0;
+
+  std::unique_ptr<storage::store> store_;
+  correlate::correlator correlator_;
+  std::unique_ptr<api::router> router_;
+  std::vector<correlate::exchange> scratch_;
+
+  std::unordered_set<spop_conn*> spop_conns_;
+  std::unordered_set<http_conn*> http_conns_;
+  std::uint64_t next_conn_id_ = 1;
+  spop_counters spop_stats_;
+  http_counters http_stats_;
+  std::uint64_t missing_id_warned_ = 0;
+
+  // HTTP reads land here first (the loop is single-threaded, so one buffer serves all).
+  std::array<char, 64 * 1024> http_read_buf_{};
+};
+
+}  // namespace agent

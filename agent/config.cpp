@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "agent/config.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "correlate/redact.h"
+
+namespace agent {
+
+namespace {
+
+constexpr const char* program = "http-event-processor";
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  });
+  return s;
+}
+
+std::uint16_t parse_port(std::string_view s) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size() || value > 65535) {
+    throw std::invalid_argument(fmt::format("invalid port \"{}\" (expected 0-65535)", s));
+  }
+  return static_cast<std::uint16_t>(value);
+}
+
+}  // namespace
+
+listen_address parse_listen_address(const std::string& s) {
+  listen_address a;
+  std::string_view port;
+  if (!s.empty() && s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      throw std::invalid_argument(fmt::format("invalid address \"{}\" (expected [IPV6]:PORT)", s));
+    }
+    a.host = s.substr(1, close - 1);
+    port = std::string_view(s).substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos) {
+      throw std::invalid_argument(fmt::format("invalid address \"{}\" (expected HOST:PORT)", s));
+    }
+    a.host = s.substr(0, colon);
+    port = std::string_view(s).substr(colon + 1);
+  }
+  if (a.host.empty()) a.host = "0.0.0.0";
+  a.port = parse_port(port);
+  return a;
+}
+
+std::vector<std::string> config::redaction_list() const {
+  std::vector<std::string> names;
+  if (default_redaction) {
+    for (auto n : correlate::default_redacted_headers) names.emplace_back(n);
+  }
+  for (const auto& n : redact_headers) {
+    auto l = lower(n);
+    if (std::find(names.begin(), names.end(), l) == names.end()) names.push_back(std::move(l));
+  }
+  return names;
+}
+
+std::variant<config, exit_now> parse_config(int argc, char** argv) {
+  config cfg;
+  CLI::App app{
+      "Native HAProxy SPOA: captures every HTTP request and response HAProxy sends over SPOP,\n"
+      "pairs them by unique-id, stores them as JSON Lines and serves them over HTTP.",
+      program};
+  app.set_version_flag("--version", std::string(program) + " " HEP_VERSION);
+  app.get_formatter()->column_width(40);
+
+  std::string spop = "0.0.0.0:12345";
+  std::string http = "0.0.0.0:8080";
+  std::string level = "info";
+  app.add_option("--spop-listen", spop, "SPOP listener for HAProxy (HOST:PORT)")
+      ->envname("SPOP_LISTEN")
+      ->capture_default_str();
+  auto* http_opt = app.add_option("--http-listen", http,
+                                  "HTTP API listener (HOST:PORT); env PORT sets only the port")
+                       ->envname("HTTP_LISTEN")
+                       ->capture_default_str();
+  app.add_option("--data-dir", cfg.data_dir, "Where segments are stored")
+      ->envname("DATA_DIR")
+      ->capture_default_str();
+  app.add_option("--log-level", level, "error, warn, info or debug")
+      ->envname("LOG_LEVEL")
+      ->check(CLI::IsMember({"error", "warn", "warning", "info", "debug"}))
+      ->capture_default_str();
+  app.add_option("--event-expiry-minutes", cfg.event_expiry_minutes,
+                 "How long a half waits for its partner before it is stored incomplete")
+      ->envname("EVENT_EXPIRY_MINUTES")
+      ->check(CLI::Range(0.001, 525600.0))
+      ->capture_default_str();
+  app.add_option("--cleanup-interval-minutes", cfg.cleanup_interval_minutes,
+                 "How often expired halves are swept")
+      ->envname("CLEANUP_INTERVAL_MINUTES")
+      ->check(CLI::Range(0.001, 525600.0))
+      ->capture_default_str();
+  app.add_option("--max-pending", cfg.max_pending, "Cap on halves waiting for a partner")
+      ->envname("MAX_PENDING")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000000}))
+      ->capture_default_str();
+  app.add_option("--max-pending-bytes", cfg.max_pending_bytes,
+                 "Cap on the memory of waiting halves (bytes)")
+      ->envname("MAX_PENDING_BYTES")
+      ->check(CLI::Range(std::uint64_t{1} << 16, std::uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-frame-size", cfg.max_frame_size,
+                 "Largest SPOP max-frame-size accepted (HAProxy's offer is used when smaller)")
+      ->envname("MAX_FRAME_SIZE")
+      ->check(CLI::Range(std::uint32_t{256}, std::uint32_t{64u << 20}))
+      ->capture_default_str();
+  app.add_option("--queue-capacity", cfg.queue_capacity,
+                 "Exchanges waiting for the writer thread before new ones are dropped")
+      ->envname("QUEUE_CAPACITY")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10000000}))
+      ->capture_default_str();
+  app.add_option("--segment-bytes", cfg.segment_bytes, "Rotate a segment past this size")
+      ->envname("SEGMENT_BYTES")
+      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--redact-header", cfg.redact_headers,
+                 "Also redact this header (repeatable; defaults: authorization, "
+                 "proxy-authorization, cookie, set-cookie, x-api-key)")
+      ->envname("REDACT_HEADERS")
+      ->delimiter(',');
+  app.add_flag("!--no-default-redaction", cfg.default_redaction,
+               "Do not redact the default sensitive headers");
+
+  try {
+    app.parse(argc, argv);
+    if (http_opt->count() == 0) {
+      if (const char* port = std::getenv("PORT"); port != nullptr && *port != '\0') {
+        http = "0.0.0.0:" + std::string(port);
+      }
+    }
+    cfg.spop_listen = parse_listen_address(spop);
+    cfg.http_listen = parse_listen_address(http);
+    cfg.log_level = *log::parse_level(level);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return exit_now{0};
+  } catch (const CLI::CallForVersion& e) {
+    std::fputs(fmt::format("{}\n", e.what()).c_str(), stdout);
+    return exit_now{0};
+  } catch (const CLI::ParseError& e) {
+    std::fputs(fmt::format("{}: {} (see --help)\n", program, e.what()).c_str(), stderr);
+    return exit_now{2};
+  } catch (const std::invalid_argument& e) {
+    std::fputs(fmt::format("{}: {} (see --help)\n", program, e.what()).c_str(), stderr);
+    return exit_now{2};
+  }
+  return cfg;
+}
+
+}  // namespace agent

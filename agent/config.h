@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Command line and environment. Flags win over environment variables, which win over the
+// defaults. The flag names are a contract: scripts outside the project rely on them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "agent/log.h"
+
+namespace agent {
+
+struct listen_address {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct config {
+  listen_address spop_listen{"0.0.0.0", 12345};
+  listen_address http_listen{"0.0.0.0", 8080};
+  std::string data_dir = "./data";
+  log::level log_level = log::level::info;
+
+  // Correlator (seed names: EVENT_EXPIRY_MINUTES, CLEANUP_INTERVAL_MINUTES).
+  double event_expiry_minutes = 30;
+  double cleanup_interval_minutes = 5;
+  std::uint64_t max_pending = 100000;
+  std::uint64_t max_pending_bytes = 64ull << 20;
+
+  // SPOP.
+  std::uint32_t max_frame_size = (1u << 20) + 4;  // largest max-frame-size we accept
+
+  // Storage.
+  std::uint64_t queue_capacity = 16384;
+  std::uint64_t segment_bytes = 64ull << 20;
+
+  // Redaction.
+  std::vector<std::string> redact_headers;  // added to the defaults
+  bool default_redaction = true;
+
+  // The final, lower-case list of headers to redact.
+  std::vector<std::string> redaction_list() const;
+};
+
+struct exit_now {
+  int code;  // 0 after --help/--version, 2 after a bad flag or value
+};
+
+// Parses argv and the environment. Returns the config, or exit_now when the process should
+// exit at once (the message is already printed: help/version on stdout, one error line on
+// stderr).
+std::variant<config, exit_now> parse_config(int argc, char** argv);
+
+// "HOST:PORT" or "[v6]:PORT"; throws std::invalid_argument with a readable message.
+listen_address parse_listen_address(const std::string& s);
+
+}  // namespace agent

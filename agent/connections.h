@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Per-connection state of the two listeners. `handle.data` points to the connection, which is
+// freed only in the close callback (libuv handle.rst).
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/app.h"
+#include "api/http.h"
+#include "spop/session.h"
+
+namespace agent {
+
+struct app::spop_conn {
+  uv_tcp_t handle{};
+  app* owner = nullptr;
+  std::uint64_t id = 0;
+  spop::session session;
+  // Receive buffer: bytes [0, in_len) are unprocessed input. It grows up to the negotiated
+  // max-frame-size + 4, so one whole frame always fits.
+  std::vector<std::byte> in;
+  std::size_t in_len = 0;
+  std::vector<std::byte> out;  // replies produced by the session, not yet written
+  int writes_pending = 0;
+  bool reading_paused = false;
+  bool close_after_write = false;
+  bool closed = false;
+  unsigned bad_logged = 0;  // only the first few bad messages per connection are logged
+
+  explicit spop_conn(const spop::session_config& sc) : session(sc) {}
+};
+
+struct app::http_conn {
+  uv_tcp_t handle{};
+  app* owner = nullptr;
+  std::uint64_t id = 0;
+  api::request_parser parser;
+  std::string in;
+  int writes_pending = 0;
+  bool busy = false;    // a request is being handled on the thread pool
+  bool close_after_write = false;
+  bool closed = false;  // uv_close called; freed by close_cb, or by the work callback if busy
+  bool freed_by_work = false;
+
+  explicit http_conn(const api::parser_limits& l) : parser(l) {}
+};
+
+// One uv_write with the bytes it carries; freed by its callback.
+template <typename Buffer>
+struct write_req {
+  uv_write_t req{};
+  Buffer data;
+};
+
+}  // namespace agent

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <algorithm>
+#include <cstring>
+
+#include "agent/app.h"
+#include "agent/connections.h"
+#include "agent/log.h"
+#include "agent/spop_bridge.h"
+
+namespace agent {
+
+namespace {
+
+constexpr std::size_t initial_buffer = 64 * 1024;
+// A peer that stops reading our ACKs while still sending NOTIFYs: stop reading from it until
+// its queued replies drain, so one slow connection cannot grow memory without bound.
+constexpr std::size_t max_queued_write_bytes = 4 * 1024 * 1024;
+constexpr unsigned max_bad_logs = 3;
+
+std::int64_t wall_us() {
+  uv_timeval64_t tv{};
+  uv_gettimeofday(&tv);
+  return tv.tv_sec * 1'000'000 + tv.tv_usec;
+}
+
+void spop_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept {
+  auto* conn = static_cast<app::spop_conn*>(h->data);
+  const std::size_t cap =
+      std::max<std::size_t>(conn->session.max_frame_size() + 4u, spop::min_max_frame_size);
+  auto& in = conn->in;
+  if (in.size() - conn->in_len < std::min(suggested, cap) && in.size() < cap) {
+    in.resize(std::min(cap, std::max({in.size() * 2, initial_buffer, conn->in_len + suggested})));
+  }
+  buf->base = reinterpret_cast<char*>(in.data() + conn->in_len);
+  buf->len = in.size() - conn->in_len;
+}
+
+}  // namespace
+
+void app::start_reading(spop_conn* c) {
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), &spop_alloc,
+                [](uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
+                  auto* conn = static_cast<spop_conn*>(s->data);
+                  conn->owner->spop_read(conn, nread);
+                });
+}
+
+void app::on_spop_connection(uv_stream_t* server, int status) noexcept {
+  auto* self = static_cast<app*>(server->data);
+  if (status < 0) {
+    log::warn("spop accept error={}", uv_err_name(status));
+    return;
+  }
+  spop::session_config sc;
+  sc.max_frame_size = self->cfg_.max_frame_size;
+  auto* c = new spop_conn(sc);
+  c->owner = self;
+  c->id = self->next_conn_id_++;
+  uv_tcp_init(&self->loop_, &c->handle);
+  c->handle.data = c;
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->handle)) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
+             [](uv_handle_t* h) { delete static_cast<spop_conn*>(h->data); });
+    return;
+  }
+  uv_tcp_nodelay(&c->handle, 1);
+  self->spop_conns_.insert(c);
+  self->spop_stats_.connections_total++;
+  log::debug("spop conn={} open", c->id);
+
+  self->start_reading(c);
+}
+
+void app::spop_read(spop_conn* c, ssize_t nread) noexcept {
+  if (nread == 0) return;  // EAGAIN
+  if (nread < 0) {
+    if (nread == UV_EOF) {
+      log::debug("spop conn={} closed by peer", c->id);
+    } else if (nread == UV_ECONNRESET) {
+      // HAProxy 3.1+ closes idle connections with a reset and no DISCONNECT: normal.
+      spop_stats_.resets++;
+      log::debug("spop conn={} reset by peer", c->id);
+    } else if (nread == UV_ENOBUFS) {
+      // Cannot happen while the session enforces max-frame-size; treat as a protocol error.
+      spop_stats_.read_errors++;
+      log::warn("spop conn={} receive buffer full", c->id);
+    } else {
+      spop_stats_.read_errors++;
+      log::warn("spop conn={} read error={}", c->id, uv_err_name(static_cast<int>(nread)));
+    }
+    spop_close(c);
+    return;
+  }
+  c->in_len += static_cast<std::size_t>(nread);
+  try {
+    spop_process(c);
+  } catch (const std::exception& e) {
+    // Only bad_alloc can get here; drop this connection, keep the process.
+    log::error("spop conn={} dropped: {}", c->id, e.what());
+    spop_close(c);
+  }
+}
+
+void app::spop_process(spop_conn* c) {
+  std::size_t off = 0;
+  while (!c->session.closing()) {
+    auto r = c->session.feed(std::span<const std::byte>(c->in.data() + off, c->in_len - off),
+                             c->out);
+    using kind = spop::session::kind;
+    if (r.what == kind::need_more) break;
+    switch (r.what) {
+      case kind::hello:
+        if (r.hello.healthcheck) {
+          spop_stats_.healthchecks++;
+        } else {
+          spop_stats_.hello++;
+          log::debug("spop conn={} hello max_frame_size={} caps=\"{}\" engine={}", c->id,
+                     r.hello.max_frame_size, r.hello.capabilities, r.hello.engine_id);
+        }
+        break;
+      case kind::notify:
+        spop_stats_.notify++;
+        spop_stats_.acks++;
+        handle_notify(c, r.notify);
+        break;
+      case kind::fragment:
+        spop_stats_.fragments++;
+        break;
+      case kind::disconnect:
+        spop_stats_.disconnects_received++;
+        spop_stats_.disconnects_sent++;
+        log::debug("spop conn={} haproxy disconnect status={} message=\"{}\"", c->id,
+                   r.disconnect.status, r.disconnect.message);
+        break;
+      case kind::skipped:
+        spop_stats_.skipped_frames++;
+        break;
+      case kind::error: {
+        spop_stats_.errors++;
+        spop_stats_.disconnects_sent++;
+        const auto code = static_cast<std::size_t>(r.err.code);
+        if (code < spop_stats_.errors_by_status.size()) spop_stats_.errors_by_status[code]++;
+        else spop_stats_.errors_other_status++;
+        log::warn("spop conn={} status={} reason=\"{}\" off={}", c->id,
+                  spop::to_string(r.err.code), r.err.reason, r.err.offset);
+        break;
+      }
+      case kind::need_more:
+        break;
+    }
+    off += r.consumed;
+    if (r.what == kind::error) break;
+  }
+  // Keep the unprocessed tail at the front of the buffer.
+  if (off > 0) {
+    std::memmove(c->in.data(), c->in.data() + off, c->in_len - off);
+    c->in_len -= off;
+  }
+  if (c->session.closing()) c->close_after_write = true;
+  spop_flush(c);
+}
+
+void app::handle_notify(spop_conn* c, const spop::session::notify_info& n) {
+  const auto now = wall_us();
+  for (const auto& m : n.messages) {
+    spop_stats_.messages++;
+    auto res = to_event(m, now);
+    if (res.event) {
+      add_event(std::move(*res.event));
+      continue;
+    }
+    if (res.error == bridge_error::not_http) {
+      spop_stats_.ignored_messages++;
+      continue;
+    }
+    spop_stats_.bad_messages++;
+    if (c->bad_logged < max_bad_logs) {
+      c->bad_logged++;
+      log::warn("spop conn={} sid={} fid={} message=\"{}\" arg=\"{}\" dropped: {}", c->id,
+                n.stream_id, n.frame_id, m.name, res.argument, to_string(res.error));
+    }
+  }
+}
+
+void app::spop_flush(spop_conn* c) {
+  if (c->closed) return;
+  if (!c->out.empty()) {
+    // Everything produced by one read goes out in one write; a frame is never split.
+    auto* w = new write_req<std::vector<std::byte>>();
+    w->data.swap(c->out);
+    w->req.data = c;
+    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->data.data()),
+                               static_cast<unsigned>(w->data.size()));
+    c->writes_pending++;
+    const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->handle), &buf, 1,
+                            [](uv_write_t* req, int status) noexcept {
+                              auto* conn = static_cast<spop_conn*>(req->data);
+                              delete reinterpret_cast<write_req<std::vector<std::byte>>*>(req);
+                              conn->writes_pending--;
+                              if (status < 0 && status != UV_ECANCELED) {
+                                log::debug("spop conn={} write error={}", conn->id,
+                                           uv_err_name(status));
+                                conn->owner->spop_close(conn);
+                                return;
+                              }
+                              if (conn->writes_pending == 0) {
+                                if (conn->close_after_write) {
+                                  conn->owner->spop_close(conn);
+                                } else if (conn->reading_paused && !conn->closed) {
+                                  conn->reading_paused = false;
+                                  conn->owner->start_reading(conn);
+                                }
+                              }
+                            });
+    if (rc < 0) {
+      delete w;
+      c->writes_pending--;
+      spop_close(c);
+      return;
+    }
+    auto* stream = reinterpret_cast<uv_stream_t*>(&c->handle);
+    if (!c->reading_paused && uv_stream_get_write_queue_size(stream) > max_queued_write_bytes) {
+      c->reading_paused = true;
+      uv_read_stop(stream);
+    }
+  }
+  if (c->close_after_write && c->writes_pending == 0) spop_close(c);
+}
+
+void app::spop_close(spop_conn* c) {
+  if (c->closed) return;
+  c->closed = true;
+  spop_conns_.erase(c);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
+           [](uv_handle_t* h) { delete static_cast<spop_conn*>(h->data); });
+}
+
+}  // namespace agent

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "agent/config.h"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::variant<agent::config, agent::exit_now> parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "http-event-processor");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return agent::parse_config(static_cast<int>(argv.size()), argv.data());
+}
+
+}  // namespace
+
+TEST_CASE("defaults match the documented ports", "[agent]") {
+  unsetenv("PORT");
+  auto r = parse({});
+  REQUIRE(std::holds_alternative<agent::config>(r));
+  const auto& c = std::get<agent::config>(r);
+  CHECK(c.spop_listen.host == "0.0.0.0");
+  CHECK(c.spop_listen.port == 12345);
+  CHECK(c.http_listen.port == 8080);
+  CHECK(c.event_expiry_minutes == 30);
+  CHECK(c.cleanup_interval_minutes == 5);
+}
+
+TEST_CASE("flags set listeners, data dir and log level", "[agent]") {
+  auto r = parse({"--spop-listen", "127.0.0.1:2000", "--http-listen", "[::1]:9000", "--data-dir",
+                  "/tmp/x", "--log-level", "debug"});
+  REQUIRE(std::holds_alternative<agent::config>(r));
+  const auto& c = std::get<agent::config>(r);
+  CHECK(c.spop_listen.host == "127.0.0.1");
+  CHECK(c.spop_listen.port == 2000);
+  CHECK(c.http_listen.host == "::1");
+  CHECK(c.http_listen.port == 9000);
+  CHECK(c.data_dir == "/tmp/x");
+  CHECK(c.log_level == agent::log::level::debug);
+}
+
+TEST_CASE("PORT sets the HTTP port unless --http-listen is given", "[agent]") {
+  setenv("PORT", "9191", 1);
+  auto r = parse({});
+  REQUIRE(std::holds_alternative<agent::config>(r));
+  CHECK(std::get<agent::config>(r).http_listen.port == 9191);
+  auto r2 = parse({"--http-listen", "127.0.0.1:7000"});
+  CHECK(std::get<agent::config>(r2).http_listen.port == 7000);
+  unsetenv("PORT");
+}
+
+TEST_CASE("bad flags and values exit with status 2", "[agent]") {
+  for (auto args : std::vector<std::vector<std::string>>{{"--no-such-flag"},
+                                                        {"--spop-listen", "nohostport"},
+                                                        {"--spop-listen", "1.2.3.4:99999"},
+                                                        {"--log-level", "loud"},
+                                                        {"--event-expiry-minutes", "-1"}}) {
+    auto r = parse(args);
+    REQUIRE(std::holds_alternative<agent::exit_now>(r));
+    CHECK(std::get<agent::exit_now>(r).code == 2);
+  }
+}
+
+TEST_CASE("--help and --version exit with status 0", "[agent]") {
+  CHECK(std::get<agent::exit_now>(parse({"--help"})).code == 0);
+  CHECK(std::get<agent::exit_now>(parse({"--version"})).code == 0);
+}
+
+TEST_CASE("redaction list: defaults plus extras, or extras only", "[agent]") {
+  auto c = std::get<agent::config>(parse({"--redact-header", "X-Secret"}));
+  auto names = c.redaction_list();
+  CHECK(names.size() == 6);
+  CHECK(names.back() == "x-secret");
+  auto c2 = std::get<agent::config>(parse({"--no-default-redaction", "--redact-header", "a"}));
+  CHECK(c2.redaction_list() == std::vector<std::string>{"a"});
+}
