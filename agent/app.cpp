@@ -237,6 +237,7 @@ std::vector<api::metric_group> app::metrics() const {
                           {"resets", s.resets},
                           {"read_errors", s.read_errors},
                           {"bad_messages", s.bad_messages},
+                          {"missing_id", s.missing_id},
                           {"ignored_messages", s.ignored_messages},
                           {"errors", s.errors}}};
   static constexpr std::string_view error_names[] = {

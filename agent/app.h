@@ -36,6 +36,7 @@ struct spop_counters {
   std::uint64_t resets = 0;  // peer closed with a TCP reset (normal for HAProxy 3.1+ idling)
   std::uint64_t read_errors = 0;
   std::uint64_t bad_messages = 0;  // well-framed NOTIFY, unusable message: ACKed, dropped
+  std::uint64_t missing_id = 0;    // halves without unique_id (HAProxy lacks unique-id-format)
   std::uint64_t ignored_messages = 0;  // messages that are not capture messages
   std::uint64_t errors = 0;            // connections closed with AGENT-DISCONNECT != normal
   std::array<std::uint64_t, 14> errors_by_status{};  // index = status code 0..13

@@ -32,6 +32,11 @@ struct app::spop_conn {
   bool close_after_write = false;
   bool closed = false;
   unsigned bad_logged = 0;  // only the first few bad messages per connection are logged
+  // From HAPROXY-HELLO. HAProxy 2.x (one engine-id per thread, `async` offered) keeps one
+  // stream-id for both halves of a transaction, so halves without a unique id can still be
+  // paired by engine-id + stream-id there; 3.1+ uses per-connection stream ids, so not there.
+  std::string engine_id;
+  bool pair_by_stream = false;
 
   explicit spop_conn(const spop::session_config& sc) : session(sc) {}
 };

@@ -239,7 +239,8 @@ bridge_result fill(const spop::message& m, std::int64_t now_us, std::string_view
 
 }  // namespace
 
-bridge_result to_event(const spop::message& m, std::int64_t now_us) {
+bridge_result to_event(const spop::message& m, std::int64_t now_us,
+                       std::string_view fallback_id) {
   bridge_result res;
   const spop::value* id = nullptr;
   bool request = false;
@@ -253,19 +254,26 @@ bridge_result to_event(const spop::message& m, std::int64_t now_us) {
     res.error = bridge_error::not_http;
     return res;
   }
-  if (id == nullptr ||
-      (id->type != spop::data_type::string && id->type != spop::data_type::binary) ||
-      id->bytes.empty()) {
+  const bool has_id = id != nullptr &&
+                      (id->type == spop::data_type::string || id->type == spop::data_type::binary) &&
+                      !id->bytes.empty();
+  if (!has_id && fallback_id.empty()) {
     res.error = bridge_error::missing_id;
     res.argument = "unique_id";
     return res;
   }
   correlate::event e;
-  e.id.assign(id->bytes);
+  e.id.assign(has_id ? id->bytes : fallback_id);
   e.source = correlate::source::spop;
-  if (request)
-    return fill<correlate::request_half>(m, now_us, "req_", std::move(e), read_request_arg);
-  return fill<correlate::response_half>(m, now_us, "res_", std::move(e), read_response_arg);
+  auto out = request ? fill<correlate::request_half>(m, now_us, "req_", std::move(e),
+                                                     read_request_arg)
+                     : fill<correlate::response_half>(m, now_us, "res_", std::move(e),
+                                                      read_response_arg);
+  if (!has_id && out.event) {
+    out.error = bridge_error::missing_id;
+    out.argument = "unique_id";
+  }
+  return out;
 }
 
 }  // namespace agent

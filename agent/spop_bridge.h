@@ -41,7 +41,11 @@ struct bridge_result {
 };
 
 // Builds an owning event from `m`. `now_us` stamps halves that carry no ts_us.
-bridge_result to_event(const spop::message& m, std::int64_t now_us);
+// When the message has no usable unique id and `fallback_id` is not empty, the event gets
+// `fallback_id` as its id and the result still reports `missing_id` in `error` (with the
+// event set), so the caller can count it.
+bridge_result to_event(const spop::message& m, std::int64_t now_us,
+                       std::string_view fallback_id = {});
 
 // Decodes HAProxy's binary header block (req.hdrs_bin / res.hdrs_bin): repeated
 // (varint length, name, varint length, value), ended by two empty strings. Appends the pairs

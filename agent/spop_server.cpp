@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -114,6 +116,9 @@ void app::spop_process(spop_conn* c) {
           spop_stats_.healthchecks++;
         } else {
           spop_stats_.hello++;
+          c->engine_id.assign(r.hello.engine_id);
+          c->pair_by_stream = !c->engine_id.empty() &&
+                              r.hello.capabilities.find("async") != std::string_view::npos;
           log::debug("spop conn={} hello max_frame_size={} caps=\"{}\" engine={}", c->id,
                      r.hello.max_frame_size, r.hello.capabilities, r.hello.engine_id);
         }
@@ -165,6 +170,25 @@ void app::handle_notify(spop_conn* c, const spop::session::notify_info& n) {
   for (const auto& m : n.messages) {
     spop_stats_.messages++;
     auto res = to_event(m, now);
+    if (res.error == bridge_error::missing_id) {
+      // DESIGN.md: without unique-id-format, 2.x halves pair by engine-id + stream-id; on 3.1+
+      // they cannot be paired safely and are stored alone.
+      spop_stats_.missing_id++;
+      if (spop_stats_.missing_id == 1) {
+        log::warn("spop conn={} messages carry no unique_id: set unique-id-format in HAProxy "
+                  "and send unique-id (pairing {})",
+                  c->id, c->pair_by_stream ? "by engine-id and stream-id" : "disabled");
+      }
+      const auto fallback = c->pair_by_stream
+                                ? fmt::format("engine:{}:{}", c->engine_id, n.stream_id)
+                                : fmt::format("noid:{}:{}:{}", c->id, n.stream_id, n.frame_id);
+      res = to_event(m, now, fallback);
+      if (res.event && !c->pair_by_stream) {
+        scratch_.push_back(correlate::make_incomplete(std::move(*res.event)));
+        sink(scratch_);
+        continue;
+      }
+    }
     if (res.event) {
       add_event(std::move(*res.event));
       continue;

@@ -174,14 +174,25 @@ std::uint32_t disconnect_status(const std::vector<std::byte>& rec) {
   return status;
 }
 
-std::vector<std::byte> hello_frame() {
+// HAProxy 2.x offers async and sends an engine-id; 3.1+ offers pipelining only.
+std::vector<std::byte> hello_frame(bool haproxy2 = true) {
   std::vector<std::byte> out;
   spop::encode_haproxy_hello(out, {.supported_versions = "2.0",
                                    .max_frame_size = 16380,
-                                   .capabilities = "pipelining,async",
-                                   .engine_id = "test-engine",
+                                   .capabilities = haproxy2 ? "pipelining,async" : "pipelining",
+                                   .engine_id = haproxy2 ? "test-engine" : "",
                                    .healthcheck = false});
   return out;
+}
+
+std::pair<int, std::string> poll_get(std::uint16_t port, const std::string& target) {
+  std::pair<int, std::string> got;
+  for (int i = 0; i < 100; ++i) {
+    got = http_get(port, target);
+    if (got.first == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return got;
 }
 
 }  // namespace
@@ -220,12 +231,7 @@ TEST_CASE("HAProxy's HELLO, a pipelined request/response pair, then the pair ove
   }
 
   // The writer thread stores asynchronously: poll, bounded.
-  std::pair<int, std::string> got;
-  for (int i = 0; i < 100; ++i) {
-    got = http_get(a.app->http_port(), "/events/" + id);
-    if (got.first == 200) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  auto got = poll_get(a.app->http_port(), "/events/" + id);
   REQUIRE(got.first == 200);
   simdjson::dom::parser p;
   auto doc = p.parse(got.second);
@@ -302,7 +308,8 @@ TEST_CASE("bad input closes only its own connection, with the matching status", 
     CHECK(c.closed_by_peer());
   }
   SECTION("a well-framed NOTIFY with an unusable message is still ACKed") {
-    std::vector<spop::kv> args = {{"method", spop::make_string("GET")}};  // no unique_id
+    std::vector<spop::kv> args = {{"unique_id", spop::make_string("u")},
+                                  {"status", spop::make_string("not a number")}};
     spop::message m{"http-req", args};
     std::vector<std::byte> n;
     spop::encode_notify(n, 3, 1, std::span<const spop::message>(&m, 1));
@@ -370,4 +377,54 @@ TEST_CASE("stopping stores halves still waiting as incomplete", "[agent]") {
     REQUIRE(got.first == 200);
     CHECK(got.second.find("\"complete\":false") != std::string::npos);
   }
+}
+
+TEST_CASE("without unique_id, 2.x halves pair by engine-id and stream-id", "[agent]") {
+  running_agent a;
+  client c(a.app->spop_port());
+  c.send(hello_frame(true));
+  REQUIRE_FALSE(c.read_record().empty());
+  std::vector<spop::kv> req_args = {{"method", spop::make_string("GET")},
+                                    {"path", spop::make_string("/no-id")}};
+  std::vector<spop::kv> res_args = {{"status", spop::make_int64(204)}};
+  spop::message req{"http-req", req_args};
+  spop::message res{"http-res", res_args};
+  std::vector<std::byte> frames;
+  spop::encode_notify(frames, 5, 1, std::span<const spop::message>(&req, 1));
+  spop::encode_notify(frames, 5, 2, std::span<const spop::message>(&res, 1));
+  c.send(frames);
+  REQUIRE_FALSE(c.read_record().empty());
+  REQUIRE_FALSE(c.read_record().empty());
+  auto got = poll_get(a.app->http_port(), "/events/engine:test-engine:5");
+  REQUIRE(got.first == 200);
+  CHECK(got.second.find("\"complete\":true") != std::string::npos);
+  CHECK(got.second.find("\"status\":204") != std::string::npos);
+  CHECK(a.stop() == 0);
+}
+
+TEST_CASE("without unique_id, 3.x halves are stored unpaired and counted", "[agent]") {
+  running_agent a;
+  client c(a.app->spop_port());
+  c.send(hello_frame(false));
+  REQUIRE_FALSE(c.read_record().empty());
+  std::vector<spop::kv> req_args = {{"method", spop::make_string("GET")},
+                                    {"path", spop::make_string("/no-id")}};
+  spop::message req{"http-req", req_args};
+  std::vector<std::byte> frames;
+  spop::encode_notify(frames, 1, 1, std::span<const spop::message>(&req, 1));
+  c.send(frames);
+  REQUIRE_FALSE(c.read_record().empty());
+  auto list = poll_get(a.app->http_port(), "/events?limit=5");
+  for (int i = 0; i < 100 && list.second.find("/no-id") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    list = http_get(a.app->http_port(), "/events?limit=5");
+  }
+  CHECK(list.second.find("\"path\":\"/no-id\"") != std::string::npos);
+  CHECK(list.second.find("\"complete\":false") != std::string::npos);
+  auto status = http_get(a.app->http_port(), "/status");
+  simdjson::dom::parser p;
+  auto doc = p.parse(status.second);
+  CHECK(doc["spop"]["missing_id"].get_uint64().value() == 1);
+  CHECK(doc["correlator"]["pending"].get_uint64().value() == 0);
+  CHECK(a.stop() == 0);
 }

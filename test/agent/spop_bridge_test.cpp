@@ -166,3 +166,17 @@ TEST_CASE("unusable messages are reported, not turned into events", "[agent]") {
     CHECK(r.argument == "req_hdrs");
   }
 }
+
+TEST_CASE("a fallback id stands in for a missing unique id, and is reported", "[agent]") {
+  std::vector<spop::kv> args = {{"method", spop::make_string("GET")}};
+  auto r = to_event(msg("m", args), 0, "engine:e1:42");
+  REQUIRE(r.event);
+  CHECK(r.event->id == "engine:e1:42");
+  CHECK(r.error == bridge_error::missing_id);
+  std::vector<spop::kv> with_id = {{"unique_id", spop::make_string("real")},
+                                   {"method", spop::make_string("GET")}};
+  auto r2 = to_event(msg("m", with_id), 0, "engine:e1:42");
+  REQUIRE(r2.event);
+  CHECK(r2.event->id == "real");
+  CHECK(r2.error == bridge_error::none);
+}
