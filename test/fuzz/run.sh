@@ -94,9 +94,14 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   if declare -F "seed_$t" >/dev/null; then "seed_$t" "$corpus"; fi
   echo "== $t: ${seconds}s"
-  if ! "$build/test/fuzz/$t" -max_total_time="$seconds" -print_final_stats=1 \
-      -artifact_prefix="$artifacts/" "$corpus"; then
-    echo "!! $t found a crash; inputs in $artifacts" >&2
+  # libFuzzer prints a line per new input; keep its log and show the summary only.
+  log="$build/fuzz-artifacts/$t.log"
+  if "$build/test/fuzz/$t" -max_total_time="$seconds" -print_final_stats=1 \
+      -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1; then
+    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done )' "$log" || tail -n 3 "$log"
+  else
+    tail -n 60 "$log" >&2
+    echo "!! $t found a crash; inputs in $artifacts, log in $log" >&2
     status=1
   fi
 done
