@@ -11,6 +11,7 @@
 #   keep-alive clients, each with a distinct path and query
 #   (/load/<i>?i=<i>&c=<client>), X-Scenario: 30-load-<i>; every 4th one is a
 #   POST with the body "load-body-<i>".  Bounded by LOAD_DEADLINE seconds (60).
+#   LOAD_RATE=R paces it to R requests per second overall (default: as fast as possible).
 #
 # Env: ONLY="01 05 30" restricts the run to the listed scenario numbers
 # (30 = the load phase).  Exit status: 0 when every request got the expected
@@ -125,7 +126,7 @@ fi
 # Phase 2: load.
 if want 30; then
     python3 - "$HOSTPORT" "${LOAD_N:-1000}" "${LOAD_CONC:-32}" "${LOAD_DEADLINE:-60}" <<'EOF' || FAILS=$((FAILS + 1))
-import http.client, sys, threading, time
+import http.client, os, sys, threading, time
 hostport, n, conc, deadline_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 host, port = hostport.rsplit(":", 1)
 deadline = time.monotonic() + deadline_s
@@ -133,12 +134,20 @@ lock = threading.Lock()
 next_i = [0]
 ok, bad = [0], []
 
+rate = float(os.environ.get("LOAD_RATE") or 0)  # requests/s overall; 0 = as fast as possible
+t_start = time.monotonic()
+
 def take():
     with lock:
         if next_i[0] >= n or time.monotonic() > deadline:
             return None
         next_i[0] += 1
-        return next_i[0] - 1
+        i = next_i[0] - 1
+    if rate > 0:
+        delay = t_start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    return i
 
 def client(c):
     conn = None

@@ -6,8 +6,28 @@
 #
 # Agent binary: $1, else $HEP_AGENT, else <repo>/build/agent/http-event-processor.
 # HAProxy: $HAPROXY (a binary, or a command line such as "<root>/ld-linux... --library-path
-# ... <root>/usr/sbin/haproxy"), else haproxy from PATH.  Missing HAProxy is a failure.
-# Config: $HEP_E2E_CONF, else haproxy-conf/haproxy-2.4-3.0/capture.cfg (as shipped).
+# ... <root>/usr/sbin/haproxy"), else the version $HEP_E2E_VERSION (2.6 = Debian 12's haproxy
+# from PATH; 3.0, 3.2, 3.4 = scripts/haproxy-versions.sh, which downloads it on first use: a
+# failed download fails the test), else haproxy from PATH.  Missing HAProxy is a failure.
+# Config: $HEP_E2E_CONF, else haproxy-conf/haproxy-2.4-3.0/capture.cfg for 2.x/3.0 and
+# haproxy-conf/haproxy-3.1+/capture.cfg for 3.1+ (as shipped; CAPTURE_BUFSIZE and
+# CAPTURE_SPOA_IDLE from the environment reach them).
+#
+# Scenario ($HEP_E2E_SCENARIO):
+#   main     (default) drive.sh: the 25 scenarios and the load phase;
+#   reload   HAProxy in master-worker mode (-W); the load phase runs while the master gets
+#            SIGUSR2 twice; every transaction HAProxy completed must be stored;
+#   restart  a paced load phase; the agent is stopped (SIGTERM, must exit 0) and started again
+#            on the same data dir while HAProxy serves; every request must still get its
+#            answer, the gap must show in HAProxy's log (spoe_err), capture must resume
+#            (verify.py check --gap);
+#   idle     scenarios 01 03, then HAProxy's SPOP connections stay idle past
+#            CAPTURE_SPOA_IDLE, then 01 again: HAProxy closes and reopens connections.
+# $HEP_E2E_PROXY=1 puts test/fixtures/tools/spop_proxy.py between HAProxy and the agent: it
+# measures NOTIFYs in flight, HELLO offers and answers, resets, and with $HEP_E2E_RECORD=PREFIX
+# records every frame as a fixture set.  $HEP_E2E_EXPECT holds extra rules checked at the end
+# against GET /status and the proxy's counters (verify.py expect), e.g.
+# "status.spop.errors==0 proxy.max_inflight>=2".  $HEP_E2E_AGENT_ARGS adds agent flags.
 #
 # Steps: pick free 127.0.0.1 ports; start backend.py, the agent (data dir in a temp
 # dir) and `haproxy -db`; wait until each answers; run drive.sh (25 scenarios + load of
@@ -31,12 +51,23 @@ fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 AGENT=${1:-${HEP_AGENT:-$ROOT/build/agent/http-event-processor}}
-read -r -a HAPROXY_CMD <<<"${HAPROXY:-haproxy}"
-CONF=${HEP_E2E_CONF:-$ROOT/haproxy-conf/haproxy-2.4-3.0/capture.cfg}
+VERSION=${HEP_E2E_VERSION:-}
+SCENARIO=${HEP_E2E_SCENARIO:-main}
 export LOAD_N=${LOAD_N:-1000} LOAD_CONC=${LOAD_CONC:-32}
 
 log() { printf 'e2e: %s\n' "$*"; }
 die() { log "FAIL: $*"; exit 1; }
+
+if [ -z "${HAPROXY:-}" ] && [ -n "$VERSION" ] && [ "$VERSION" != 2.6 ]; then
+    HAPROXY=$(bash "$ROOT/scripts/haproxy-versions.sh" fetch "$VERSION" | awk '{print $2}') &&
+        [ -n "$HAPROXY" ] || die "HAProxy $VERSION could not be fetched (scripts/haproxy-versions.sh)"
+fi
+read -r -a HAPROXY_CMD <<<"${HAPROXY:-haproxy}"
+case $VERSION in
+    3.[1-9]* | [4-9].*) FAMILY=haproxy-3.1+ ;;
+    *) FAMILY=haproxy-2.4-3.0 ;;
+esac
+CONF=${HEP_E2E_CONF:-$ROOT/haproxy-conf/$FAMILY/capture.cfg}
 
 # --- preconditions
 [ -x "$AGENT" ] || die "agent binary not found or not executable: $AGENT"
@@ -113,20 +144,22 @@ ready() {
     die "$name not ready after $4 s ($url)"
 }
 
-# --- ports: bind port 0 four times at once (so they differ), then release
-read -r FE_PORT APP_PORT SPOA_PORT API_PORT <<<"$(python3 -c '
+# --- ports: bind port 0 five times at once (so they differ), then release
+read -r FE_PORT APP_PORT SPOA_PORT API_PORT PROXY_PORT <<<"$(python3 -c '
 import socket
-ss = [socket.socket() for _ in range(4)]
+ss = [socket.socket() for _ in range(5)]
 for s in ss:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])
 ')"
-[ -n "$API_PORT" ] || die "could not pick free ports"
+[ -n "$PROXY_PORT" ] || die "could not pick free ports"
 export CAPTURE_FE_ADDR=127.0.0.1:$FE_PORT CAPTURE_APP_ADDR=127.0.0.1:$APP_PORT
 export CAPTURE_SPOA_ADDR=127.0.0.1:$SPOA_PORT CAPTURE_STATS_SOCK=$WORK/haproxy.sock
+[ -n "${HEP_E2E_PROXY:-}" ] && export CAPTURE_SPOA_ADDR=127.0.0.1:$PROXY_PORT
 API=http://127.0.0.1:$API_PORT
-log "work dir $WORK; ports fe=$FE_PORT app=$APP_PORT spop=$SPOA_PORT api=$API_PORT"
-log "agent $AGENT; haproxy: $("${HAPROXY_CMD[@]}" -v 2>&1 | head -n 1)"
+log "work dir $WORK; ports fe=$FE_PORT app=$APP_PORT spop=$SPOA_PORT api=$API_PORT${HEP_E2E_PROXY:+ proxy=$PROXY_PORT}"
+log "scenario $SCENARIO; agent $AGENT; haproxy: $("${HAPROXY_CMD[@]}" -v 2>&1 | head -n 1)"
+log "config $CONF${CAPTURE_BUFSIZE:+ tune.bufsize=$CAPTURE_BUFSIZE}${CAPTURE_SPOA_IDLE:+ idle=$CAPTURE_SPOA_IDLE}${HEP_E2E_AGENT_ARGS:+ agent args: $HEP_E2E_AGENT_ARGS}"
 
 "${HAPROXY_CMD[@]}" -c -q -f "$CONF" >"$WORK/haproxy-check.log" 2>&1 ||
     { cat "$WORK/haproxy-check.log"; die "haproxy -c rejects $CONF"; }
@@ -138,20 +171,104 @@ BPID=$!; PIDS+=("$BPID")
 ready backend "$BPID" "http://127.0.0.1:$APP_PORT/health" 10
 
 mkdir -p "$WORK/data"
-"$AGENT" --spop-listen "127.0.0.1:$SPOA_PORT" --http-listen "127.0.0.1:$API_PORT" \
-    --data-dir "$WORK/data" --log-level "${HEP_E2E_LOG_LEVEL:-info}" >"$WORK/agent.log" 2>&1 &
-APID=$!; PIDS+=("$APID")
-ready agent "$APID" "$API/status" 15
+read -r -a AGENT_ARGS <<<"${HEP_E2E_AGENT_ARGS:-}"
+start_agent() {
+    "$AGENT" --spop-listen "127.0.0.1:$SPOA_PORT" --http-listen "127.0.0.1:$API_PORT" \
+        --data-dir "$WORK/data" --log-level "${HEP_E2E_LOG_LEVEL:-info}" "${AGENT_ARGS[@]}" \
+        >>"$WORK/agent.log" 2>&1 &
+    APID=$!; PIDS+=("$APID")
+    ready agent "$APID" "$API/status" 15
+}
+start_agent
 
-"${HAPROXY_CMD[@]}" -db -f "$CONF" >"$WORK/haproxy.log" 2>&1 &
+if [ -n "${HEP_E2E_PROXY:-}" ]; then
+    python3 "$ROOT/test/fixtures/tools/spop_proxy.py" --listen "127.0.0.1:$PROXY_PORT" \
+        --agent "127.0.0.1:$SPOA_PORT" --stats "$WORK/proxy-stats.json" \
+        ${HEP_E2E_RECORD:+--out "$HEP_E2E_RECORD"} >"$WORK/proxy.log" 2>&1 &
+    XPID=$!; PIDS+=("$XPID")
+    for _ in $(seq 1 50); do [ -s "$WORK/proxy.log" ] && break; sleep 0.1; done
+    kill -0 "$XPID" 2>/dev/null || die "spop_proxy.py exited early: $(cat "$WORK/proxy.log")"
+fi
+
+HAPROXY_MODE=(-db)
+[ "$SCENARIO" = reload ] && HAPROXY_MODE=(-W -db)
+"${HAPROXY_CMD[@]}" "${HAPROXY_MODE[@]}" -f "$CONF" >"$WORK/haproxy.log" 2>&1 &
 HPID=$!; PIDS+=("$HPID")
 ready haproxy "$HPID" "http://127.0.0.1:$FE_PORT/haproxy-monitor" 10
-log "backend pid $BPID, agent pid $APID, haproxy pid $HPID: ready"
+log "backend pid $BPID, agent pid $APID, haproxy pid $HPID${XPID:+, proxy pid $XPID}: ready"
 
 # --- traffic
 FAILED=()
-timeout -k 5 180 bash "$HERE/drive.sh" "http://127.0.0.1:$FE_PORT" 2>&1 | tee "$WORK/drive.log"
-[ "${PIPESTATUS[0]}" = 0 ] || FAILED+=("drive.sh: some requests did not get the expected answer")
+BASE=http://127.0.0.1:$FE_PORT
+drive() {  # drive [ENV=VALUE...]: drive.sh with extra environment, bounded, logged
+    env "$@" timeout -k 5 180 bash "$HERE/drive.sh" "$BASE" 2>&1 | tee -a "$WORK/drive.log"
+    [ "${PIPESTATUS[0]}" = 0 ] && return 0
+    FAILED+=("drive.sh: some requests did not get the expected answer")
+    return 1
+}
+# wait_load N: until backend.py has answered N more requests than before the load (bounded).
+wait_load() {
+    local want=$(( $(wc -l <"$WORK/backend-access.jsonl") + $1 ))
+    for _ in $(seq 1 300); do
+        [ "$(wc -l <"$WORK/backend-access.jsonl")" -ge "$want" ] && return 0
+        sleep 0.1
+    done
+    log "note: the load did not reach $1 requests within 30 s"
+}
+VERIFY_ARGS=(--scenarios --load "$LOAD_N")
+if [ -n "${ONLY:-}" ]; then
+    VERIFY_ARGS=(--scenarios --only "$ONLY")
+    [[ " $ONLY " == *" 30 "* ]] && VERIFY_ARGS+=(--load "$LOAD_N")
+fi
+case $SCENARIO in
+    main)
+        drive
+        ;;
+    reload)
+        # The load runs in the background while the master re-executes itself twice.
+        drive ONLY=30 LOAD_RATE="${LOAD_RATE:-150}" &
+        DRIVE=$!
+        wait_load 80
+        log "reload 1: SIGUSR2 to the master ($HPID)"; kill -USR2 "$HPID"
+        wait_load 120
+        log "reload 2: SIGUSR2 to the master ($HPID)"; kill -USR2 "$HPID"
+        wait "$DRIVE" || FAILED+=("drive.sh: some requests failed across the reloads")
+        grep -q 'Reexecuting Master\|Reloading HAProxy\|Loading success' "$WORK/haproxy.log" ||
+            FAILED+=("haproxy.log shows no reload")
+        log "reloads in haproxy.log: $(grep -c 'Loading success' "$WORK/haproxy.log")"
+        VERIFY_ARGS=(--load "$LOAD_N")
+        # 2.x/3.0 soft-stop the old worker's SPOE applets with DISCONNECT(0) while events
+        # still wait for their ACK: those events end with spoe_err=256 (SPOP status 0).
+        [ "$FAMILY" = haproxy-2.4-3.0 ] && VERIFY_ARGS+=(--tolerate-err 256)
+        if grep -q 'exited with code 139' "$WORK/haproxy.log"; then
+            log "note: an old HAProxy worker crashed during the reload (exit 139, SIGSEGV):"
+            grep 'exited with code 139' "$WORK/haproxy.log"
+        fi
+        ;;
+    restart)
+        drive ONLY=30 LOAD_RATE="${LOAD_RATE:-100}" &
+        DRIVE=$!
+        wait_load 80
+        log "stopping the agent ($APID) while HAProxy serves"
+        kill -TERM "$APID"
+        wait_exit "$APID" 20
+        [ "$RC" = 0 ] || FAILED+=("agent exited with status $RC on the SIGTERM before the restart")
+        sleep "${RESTART_GAP:-1.5}"
+        log "starting the agent again on the same data dir"
+        start_agent
+        wait "$DRIVE" || FAILED+=("drive.sh: HAProxy did not answer every request while the agent was down")
+        VERIFY_ARGS=(--load "$LOAD_N" --gap)
+        ;;
+    idle)
+        drive ONLY="01 03"
+        idle=${CAPTURE_SPOA_IDLE:-30s}
+        log "idle for ${idle%s}s + 2s: HAProxy closes its idle SPOP connections"
+        sleep $(( ${idle%s} + 2 ))
+        drive ONLY="01"
+        VERIFY_ARGS=()
+        ;;
+    *) die "unknown HEP_E2E_SCENARIO $SCENARIO" ;;
+esac
 
 # --- soft-stop HAProxy: it finishes the streams (and their SPOE exchanges) first
 kill -USR1 "$HPID"
@@ -181,9 +298,18 @@ fi
 
 # --- verify
 python3 "$HERE/verify.py" check --haproxy-log "$WORK/haproxy.log" --data-dir "$WORK/data" \
-    --backend-log "$WORK/backend-access.jsonl" \
-    --events "$WORK/events.json" --scenarios --load "$LOAD_N" 2>&1 | tee "$WORK/verify.log"
+    --backend-log "$WORK/backend-access.jsonl" --events "$WORK/events.json" \
+    --haproxy-version "${VERSION:-2.6}" --bufsize "${CAPTURE_BUFSIZE:-16384}" \
+    "${VERIFY_ARGS[@]}" 2>&1 | tee "$WORK/verify.log"
 [ "${PIPESTATUS[0]}" = 0 ] || FAILED+=("verify.py found mismatches (see above)")
+
+if [ -n "${XPID:-}" ]; then
+    kill -TERM "$XPID" 2>/dev/null
+    wait_exit "$XPID" 5
+fi
+python3 "$HERE/verify.py" expect --events "$WORK/events.json" \
+    ${XPID:+--proxy-stats "$WORK/proxy-stats.json"} ${HEP_E2E_EXPECT:-} 2>&1 | tee "$WORK/expect.log"
+[ "${PIPESTATUS[0]}" = 0 ] || FAILED+=("verify.py expect: a rule failed (see above)")
 
 if [ "${#FAILED[@]}" -gt 0 ]; then
     for f in "${FAILED[@]}"; do log "FAIL: $f"; done

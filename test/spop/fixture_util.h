@@ -88,8 +88,11 @@ struct fixture_set {
   std::vector<int> connections() const;
 };
 
-inline const char* const set_names[] = {"haproxy-2.6-capture", "haproxy-2.6-fragmented",
-                                        "haproxy-2.6-smallframe-nofrag"};
+// The 3.x sets were recorded through test/fixtures/tools/spop_proxy.py in front of our own agent
+// (default flags), so their A2H frames are the agent's real answers.
+inline const char* const set_names[] = {"haproxy-2.6-capture",   "haproxy-2.6-fragmented",
+                                        "haproxy-2.6-smallframe-nofrag",
+                                        "haproxy-3.2-capture",   "haproxy-3.4-capture"};
 
 // Loads <name>.bin and <name>.jsonl (parsed with simdjson) from the fixtures directory.
 const fixture_set& load_set(const std::string& name);

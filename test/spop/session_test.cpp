@@ -60,6 +60,8 @@ spop::session_config config_for(const std::string& set) {
   } else if (set == "haproxy-2.6-fragmented") {
     cfg.max_frame_size = 1024;  // recorded: 1024 + "pipelining,async,fragmentation"
     cfg.fragmentation = true;
+  } else if (set.rfind("haproxy-3.", 0) == 0) {
+    // recorded through spop_proxy.py: our agent with its defaults answered
   } else {
     cfg.max_frame_size = 1024;  // recorded: 1024 + "pipelining,async", no fragmentation
     cfg.fragmentation = false;
@@ -228,6 +230,19 @@ TEST_CASE("session: replay of every recorded connection", "[spop][session][fixtu
       CHECK(t.aborts == 1);
       CHECK(t.fragments == 12 + 72 + 1);  // first fragments, middle ones, the aborted FIN
       CHECK(t.disconnects == 21);
+    } else if (std::string(name) == "haproxy-3.2-capture") {
+      // 3.1+: no DISCONNECT at all (connections end with a TCP reset), no fragments.
+      CHECK(t.hellos == 3);
+      CHECK(t.healthchecks == 0);
+      CHECK(t.notifies == 57);
+      CHECK(t.disconnects == 0);
+      CHECK(t.fragments == 0);
+    } else if (std::string(name) == "haproxy-3.4-capture") {
+      CHECK(t.hellos == 2);
+      CHECK(t.healthchecks == 1);
+      CHECK(t.notifies == 56);
+      CHECK(t.disconnects == 0);
+      CHECK(t.fragments == 0);
     } else {
       CHECK(t.hellos == 6);
       CHECK(t.notifies == 4);
