@@ -12,6 +12,8 @@ packages=(
   librdkafka-dev catch2
   # run and end-to-end tests
   haproxy curl python3 procps
+  # static checks of the Helm chart (test/deploy)
+  yamllint
 )
 if [[ " $* " == *" --with-fuzz "* ]]; then
   # libFuzzer and the sanitizer runtimes come with clang's runtime package
