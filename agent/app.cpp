@@ -3,12 +3,14 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
 
 #include "agent/connections.h"
 #include "agent/log.h"
+#include "api/json_redact.h"
 #include "correlate/redact.h"
 
 namespace agent {
@@ -34,6 +36,24 @@ void check(int rc, const char* what) {
   if (rc < 0) throw std::runtime_error(fmt::format("{}: {}", what, uv_strerror(rc)));
 }
 
+void log_kafka(const storage::kafka_notice& n) {
+  switch (n.kind) {
+    case storage::kafka_notice_kind::failing:
+      log::warn("kafka failing reason=\"{}\"", n.reason);
+      break;
+    case storage::kafka_notice_kind::recovered:
+      log::info("kafka recovered failed_during_outage={}", n.failed_during);
+      break;
+    case storage::kafka_notice_kind::client_log:
+      if (n.syslog_level <= 2) {
+        log::warn("kafka client level={} msg=\"{}\"", n.syslog_level, n.reason);
+      } else {
+        log::debug("kafka client level={} msg=\"{}\"", n.syslog_level, n.reason);
+      }
+      break;
+  }
+}
+
 }  // namespace
 
 app::app(const config& cfg)
@@ -43,8 +63,28 @@ app::app(const config& cfg)
   sc.queue_capacity = cfg.queue_capacity;
   sc.segment_bytes = cfg.segment_bytes;
   store_ = std::make_unique<storage::store>(sc);
+  if (!cfg.kafka_brokers.empty()) {
+    storage::kafka_config kc;
+    kc.brokers = cfg.kafka_brokers;
+    kc.topic = cfg.kafka_topic;
+    kc.format = storage::parse_kafka_format(cfg.kafka_format).value_or(storage::kafka_format::json);
+    for (const auto& o : cfg.kafka_options) {
+      const auto eq = o.find('=');  // checked by parse_config
+      kc.options.emplace_back(o.substr(0, eq), o.substr(eq + 1));
+    }
+    kc.queue_capacity = cfg.kafka_queue_capacity;
+    kc.queue_bytes = cfg.kafka_queue_bytes;
+    kc.close_timeout = std::chrono::milliseconds(std::llround(cfg.kafka_close_timeout * 1000));
+    kafka_ = std::make_unique<storage::kafka_sink>(std::move(kc), &log_kafka);
+  }
+  api::router_options ro;
+  ro.api_token = cfg.api_token;
+  ro.ingest_token = cfg.ingest_token;
+  ro.ingest = [this](std::vector<correlate::event>& evs) { return ingest(evs); };
+  ro.ready = [this] { return not_ready(); };
+  ro.histograms = [this] { return histograms(); };
   router_ = std::make_unique<api::router>(
-      *store_, [this] { return metrics(); }, HEP_VERSION);
+      *store_, [this] { return metrics(); }, HEP_VERSION, std::move(ro));
 
   check(uv_loop_init(&loop_), "uv_loop_init");
   loop_.data = this;
@@ -67,6 +107,14 @@ app::app(const config& cfg)
   uv_timer_start(&expiry_timer_, &app::on_expiry_timer, interval, interval);
   uv_timer_init(&loop_, &shutdown_timer_);
   shutdown_timer_.data = this;
+  listening_ = true;
+
+  // One sweep for every HTTP connection's request and idle timeouts, a few times per timeout.
+  uv_timer_init(&loop_, &http_sweep_timer_);
+  http_sweep_timer_.data = this;
+  const auto sweep_ms = std::clamp<std::uint64_t>(
+      static_cast<std::uint64_t>(cfg.http_request_timeout * 1000.0 / 4.0), 10, 1000);
+  uv_timer_start(&http_sweep_timer_, &app::on_http_sweep, sweep_ms, sweep_ms);
 
   uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) noexcept {
     static_cast<app*>(a->data)->stop();
@@ -120,6 +168,7 @@ int app::run() {
   log::info("start version={} spop={}:{} http={}:{} data_dir={}", HEP_VERSION,
             cfg_.spop_listen.host, spop_port(), cfg_.http_listen.host, http_port(),
             cfg_.data_dir);
+  if (cfg_.discard) log::warn("discard mode: NOTIFYs are decoded and ACKed, nothing is stored");
   uv_run(&loop_, UV_RUN_DEFAULT);
   // The shutdown timer is unreferenced so it never holds the loop; close it now.
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&shutdown_timer_))) {
@@ -127,6 +176,13 @@ int app::run() {
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
   store_->close();
+  if (kafka_) {
+    const auto r = kafka_->close();
+    const auto k = kafka_->stats();
+    log::info("kafka closed delivered={} failed={} dropped={} left={} took_ms={}", k.delivered,
+              k.failed, k.dropped, r.left, r.took.count());
+    if (r.left != 0) log::warn("kafka shutdown left={} exchanges undelivered", r.left);
+  }
   const auto s = store_->stats();
   log::info("stopped stored={} dropped={} write_errors={} paired={}", s.stored, s.dropped,
             s.write_errors, correlator_.stats().paired);
@@ -145,6 +201,8 @@ void app::stop() {
   uv_close(reinterpret_cast<uv_handle_t*>(&spop_server_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&http_server_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&expiry_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&http_sweep_timer_), nullptr);
+  listening_ = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
@@ -203,16 +261,56 @@ void app::on_expiry_timer(uv_timer_t* t) noexcept {
 }
 
 void app::add_event(correlate::event&& e) {
+  const auto paired = correlator_.stats().paired;
   correlator_.add(std::move(e), mono_us(), scratch_);
+  if (correlator_.stats().paired != paired) {
+    pair_delay_.observe(static_cast<double>(correlator_.last_pair_wait_us()) / 1e6);
+  }
   if (!scratch_.empty()) sink(scratch_);
 }
 
 void app::sink(std::vector<correlate::exchange>& xs) {
   for (auto& x : xs) {
     correlate::redact(x, redaction_);
+    api::redact_json_fields(x, cfg_.redact_json_fields);
+    if (kafka_) {
+      if (cfg_.no_file_storage) {
+        kafka_->submit(std::move(x));
+        continue;
+      }
+      kafka_->submit(x);  // a copy; the file store takes the original
+    }
     store_->submit(std::move(x));
   }
   xs.clear();
+}
+
+bool app::ingest(std::vector<correlate::event>& events) {
+  // Each half can complete at most one exchange: refuse the batch, whole, when the writer's
+  // queue could not take them all.
+  if (stopping_ || store_->stats().queue_depth + events.size() > cfg_.queue_capacity) {
+    return false;
+  }
+  for (auto& e : events) add_event(std::move(e));
+  events.clear();
+  return true;
+}
+
+std::string app::not_ready() const {
+  if (stopping_) return "shutting down";
+  if (!listening_) return "listeners not up";
+  return {};
+}
+
+std::vector<api::named_histogram> app::histograms() const {
+  std::vector<api::named_histogram> hs(2);
+  hs[0].name = "hep_spop_ack_latency_seconds";
+  hs[0].help = "Time from reading NOTIFY frames to handing their ACKs to the socket.";
+  hs[0].h = ack_latency_;
+  hs[1].name = "hep_correlator_pair_delay_seconds";
+  hs[1].help = "Time the first half of an exchange waited for its partner.";
+  hs[1].h = pair_delay_;
+  return hs;
 }
 
 std::vector<api::metric_group> app::metrics() const {
@@ -284,6 +382,20 @@ std::vector<api::metric_group> app::metrics() const {
                      {"queue_depth", st.queue_depth, true},
                      {"indexed", st.indexed, true}}});
 
+  if (kafka_) {
+    const auto k = kafka_->stats();
+    groups.push_back({"kafka",
+                      {{"submitted", k.submitted},
+                       {"delivered", k.delivered},
+                       {"failed", k.failed},
+                       {"dropped", k.dropped},
+                       {"left", k.left},
+                       {"bytes_delivered", k.bytes_delivered},
+                       {"in_flight", k.in_flight, true},
+                       {"queue_bytes", k.queue_bytes, true},
+                       {"healthy", k.healthy ? 1u : 0u, true}}});
+  }
+
   const auto& h = http_stats_;
   groups.push_back({"http",
                     {{"connections_total", h.connections_total},
@@ -293,7 +405,20 @@ std::vector<api::metric_group> app::metrics() const {
                      {"responses_3xx", h.responses_3xx},
                      {"responses_4xx", h.responses_4xx},
                      {"responses_5xx", h.responses_5xx},
-                     {"bad_requests", h.bad_requests}}});
+                     {"bad_requests", h.bad_requests},
+                     {"rejected_connections", h.rejected_connections},
+                     {"timeouts", h.timeouts},
+                     {"idle_closed", h.idle_closed},
+                     {"streamed_responses", h.streamed_responses}}});
+
+  const auto a = router_->stats();
+  groups.push_back({"api",
+                    {{"ingest_requests", a.ingest_requests},
+                     {"ingest_events", a.ingest_events},
+                     {"ingest_rejected", a.ingest_rejected},
+                     {"ingest_bad_bodies", a.ingest_bad_bodies},
+                     {"ingest_full", a.ingest_full},
+                     {"unauthorized", a.unauthorized}}});
   return groups;
 }
 

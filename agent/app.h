@@ -18,6 +18,7 @@
 #include "api/router.h"
 #include "correlate/correlator.h"
 #include "spop/session.h"
+#include "storage/kafka_sink.h"
 #include "storage/store.h"
 
 namespace agent {
@@ -51,6 +52,10 @@ struct http_counters {
   std::uint64_t responses_4xx = 0;
   std::uint64_t responses_5xx = 0;
   std::uint64_t bad_requests = 0;
+  std::uint64_t rejected_connections = 0;  // over --max-http-connections: closed at once
+  std::uint64_t timeouts = 0;              // 408: request not complete in time
+  std::uint64_t idle_closed = 0;           // keep-alive connections idle too long
+  std::uint64_t streamed_responses = 0;    // chunked (HAR, NDJSON)
 };
 
 class app {
@@ -100,6 +105,16 @@ class app {
   static void on_http_connection(uv_stream_t* server, int status) noexcept;
   void http_process(http_conn* c);
   void http_send(http_conn* c, const api::response& r, bool keep_alive);
+  // Writes `bytes` on `c`; the write callback continues a streamed body and closes the
+  // connection when asked to.
+  void http_write(http_conn* c, std::string&& bytes);
+  void http_start_stream(http_conn* c, api::response&& r, bool keep_alive);
+  void http_stream_next(http_conn* c);
+  static void on_http_sweep(uv_timer_t* t) noexcept;
+  // POST /http-events sink: feeds the correlator; false when the store's queue is full.
+  bool ingest(std::vector<correlate::event>& events);
+  std::string not_ready() const;
+  std::vector<api::named_histogram> histograms() const;
 
   // Pairing and storage.
   void add_event(correlate::event&& e);
@@ -117,6 +132,8 @@ class app {
   uv_tcp_t http_server_{};
   uv_timer_t expiry_timer_{};
   uv_timer_t shutdown_timer_{};
+  uv_timer_t http_sweep_timer_{};
+  bool listening_ = false;  // both listeners bound and listening
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
   uv_async_t stop_async_{};
@@ -124,6 +141,7 @@ class app {
   std::uint64_t started_ms_ = 0;
 
   std::unique_ptr<storage::store> store_;
+  std::unique_ptr<storage::kafka_sink> kafka_;  // only with --kafka-brokers
   correlate::correlator correlator_;
   std::unique_ptr<api::router> router_;
   std::vector<correlate::exchange> scratch_;
@@ -133,6 +151,8 @@ class app {
   std::uint64_t next_conn_id_ = 1;
   spop_counters spop_stats_;
   http_counters http_stats_;
+  api::histogram ack_latency_;   // read of a NOTIFY -> its ACK handed to the socket
+  api::histogram pair_delay_;    // first half's arrival -> its partner's
   std::uint64_t missing_id_warned_ = 0;
 
   // HTTP reads land here first (the loop is single-threaded, so one buffer serves all).

@@ -136,9 +136,78 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
       ->delimiter(',');
   app.add_flag("!--no-default-redaction", cfg.default_redaction,
                "Do not redact the default sensitive headers");
+  app.add_option("--redact-json-field", cfg.redact_json_fields,
+                 "Mask this field's value in JSON request/response bodies (repeatable)")
+      ->envname("REDACT_JSON_FIELDS")
+      ->delimiter(',');
+  app.add_option("--api-token", cfg.api_token,
+                 "Bearer token required on the HTTP API (not on /status, /healthz, /readyz)")
+      ->envname("API_TOKEN");
+  app.add_option("--ingest-token", cfg.ingest_token,
+                 "Bearer token required on POST /http-events")
+      ->envname("INGEST_TOKEN");
+  app.add_option("--max-request-bytes", cfg.max_request_bytes,
+                 "Largest HTTP request body accepted (413 past it)")
+      ->envname("MAX_REQUEST_BYTES")
+      ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--http-request-timeout", cfg.http_request_timeout,
+                 "Seconds a client has to send a whole request (408 past it)")
+      ->envname("HTTP_REQUEST_TIMEOUT")
+      ->check(CLI::Range(0.05, 3600.0))
+      ->capture_default_str();
+  app.add_option("--max-http-connections", cfg.max_http_connections,
+                 "Open HTTP API connections; more are accepted and closed at once")
+      ->envname("MAX_HTTP_CONNECTIONS")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000}))
+      ->capture_default_str();
+  app.add_flag("--discard", cfg.discard,
+               "Benchmark mode: decode and ACK every NOTIFY, pair and store nothing");
+
+  app.add_option("--kafka-brokers", cfg.kafka_brokers,
+                 "Also stream every exchange to Kafka (HOST:PORT,HOST:PORT)")
+      ->envname("KAFKA_BROKERS");
+  app.add_option("--kafka-topic", cfg.kafka_topic, "Kafka topic")
+      ->envname("KAFKA_TOPIC")
+      ->capture_default_str();
+  app.add_option("--kafka-format", cfg.kafka_format, "Kafka record format: json or msgpack")
+      ->envname("KAFKA_FORMAT")
+      ->check(CLI::IsMember({"json", "msgpack"}))
+      ->capture_default_str();
+  app.add_option("--kafka-option", cfg.kafka_options,
+                 "librdkafka property KEY=VALUE (repeatable; env: ';'-separated): SASL, TLS, "
+                 "compression.type, linger.ms, message.timeout.ms")
+      ->envname("KAFKA_OPTIONS")
+      ->delimiter(';');
+  app.add_option("--kafka-queue-capacity", cfg.kafka_queue_capacity,
+                 "Exchanges not yet acknowledged by Kafka before new ones are dropped")
+      ->envname("KAFKA_QUEUE_CAPACITY")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10000000}))
+      ->capture_default_str();
+  app.add_option("--kafka-queue-bytes", cfg.kafka_queue_bytes,
+                 "Their approximate bytes (0: no byte cap)")
+      ->envname("KAFKA_QUEUE_BYTES")
+      ->capture_default_str();
+  app.add_option("--kafka-close-timeout", cfg.kafka_close_timeout,
+                 "Seconds shutdown waits for Kafka to acknowledge what is queued")
+      ->envname("KAFKA_CLOSE_TIMEOUT")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
+  app.add_flag("--no-file-storage", cfg.no_file_storage,
+               "Write no segment files: stream to Kafka only (needs --kafka-brokers)")
+      ->envname("NO_FILE_STORAGE");
 
   try {
     app.parse(argc, argv);
+    for (const auto& o : cfg.kafka_options) {
+      const auto eq = o.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        throw std::invalid_argument(fmt::format("--kafka-option \"{}\": expected KEY=VALUE", o));
+      }
+    }
+    if (cfg.no_file_storage && cfg.kafka_brokers.empty()) {
+      throw std::invalid_argument("--no-file-storage needs --kafka-brokers");
+    }
     if (http_opt->count() == 0) {
       if (const char* port = std::getenv("PORT"); port != nullptr && *port != '\0') {
         http = "0.0.0.0:" + std::string(port);

@@ -32,6 +32,8 @@ struct config {
 
   // SPOP.
   std::uint32_t max_frame_size = (1u << 20) + 4;  // largest max-frame-size we accept
+  // Benchmark mode: decode and ACK every NOTIFY, but pair and store nothing.
+  bool discard = false;
 
   // Storage.
   std::uint64_t queue_capacity = 16384;
@@ -40,6 +42,24 @@ struct config {
   // Redaction.
   std::vector<std::string> redact_headers;  // added to the defaults
   bool default_redaction = true;
+  std::vector<std::string> redact_json_fields;  // masked in JSON bodies ("body:<name>")
+
+  // HTTP API.
+  std::string api_token;     // bearer token for everything but the probes and ingestion
+  std::string ingest_token;  // bearer token for POST /http-events
+  std::uint64_t max_request_bytes = 8ull << 20;  // request body cap (413)
+  double http_request_timeout = 10;              // seconds to send a whole request (408)
+  std::uint64_t max_http_connections = 1024;     // over it: accepted and closed at once
+
+  // Kafka sink: on when kafka_brokers is set.
+  std::string kafka_brokers;
+  std::string kafka_topic = "http-exchanges";
+  std::string kafka_format = "json";
+  std::vector<std::string> kafka_options;  // "key=value", passed to librdkafka
+  std::uint64_t kafka_queue_capacity = 100000;
+  std::uint64_t kafka_queue_bytes = 256ull << 20;
+  double kafka_close_timeout = 5;  // seconds
+  bool no_file_storage = false;    // stream to Kafka only
 
   // The final, lower-case list of headers to redact.
   std::vector<std::string> redaction_list() const;

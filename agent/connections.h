@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,10 +49,19 @@ struct app::http_conn {
   api::request_parser parser;
   std::string in;
   int writes_pending = 0;
-  bool busy = false;    // a request is being handled on the thread pool
+  bool busy = false;     // a request is being answered (thread pool, or a streamed body)
+  bool in_work = false;  // a thread-pool job holds this connection
   bool close_after_write = false;
-  bool closed = false;  // uv_close called; freed by close_cb, or by the work callback if busy
+  bool closed = false;   // uv_close called; freed by close_cb, or by the job if in_work
   bool freed_by_work = false;
+  // Request timeout: loop time (ms) when the first byte of the request being received came
+  // in, 0 between requests; last time anything was read or written, for the idle timeout.
+  std::uint64_t request_started_ms = 0;
+  std::uint64_t last_activity_ms = 0;
+  // A chunked body being written: the next piece is produced on the thread pool once the
+  // previous one is written.
+  std::unique_ptr<api::body_producer> stream;
+  bool stream_close = false;  // close once the body is complete
 
   explicit http_conn(const api::parser_limits& l) : parser(l) {}
 };

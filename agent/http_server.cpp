@@ -1,4 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
+//
+// The HTTP API listener. Requests are parsed by api::request_parser and answered by
+// api::router: cheap routes (and POST /http-events, whose events go to the correlator) on the
+// loop thread, routes that read the disk on libuv's thread pool. A streamed body (HAR,
+// NDJSON) is pulled from its api::body_producer one piece at a time on the thread pool and
+// written as chunks, the next piece produced only after the previous one is written.
+// Connections over --max-http-connections are accepted and closed at once; a periodic sweep
+// answers 408 to requests not complete within --http-request-timeout and closes keep-alive
+// connections idle for longer than idle_timeout_ms.
+#include <algorithm>
 #include <exception>
 
 #include "agent/app.h"
@@ -9,14 +19,27 @@ namespace agent {
 
 namespace {
 
-// A blocking route (/events reads the disk) handled on libuv's thread pool.
+// Keep-alive connections with no request in progress are closed after this long.
+constexpr std::uint64_t min_idle_timeout_ms = 60'000;
+
+// A job on libuv's thread pool: either answering a blocking route, or producing the next
+// piece of a streamed body.
 struct http_work {
   uv_work_t req{};
   app::http_conn* conn = nullptr;
   const api::router* router = nullptr;
   api::request request;
   api::response response;
+  // Streaming: the producer (owned by the connection) and what it produced.
+  api::body_producer* producer = nullptr;
+  std::string piece;
+  bool more = false;
+  bool failed = false;
 };
+
+std::uint64_t request_timeout_ms(double seconds) {
+  return static_cast<std::uint64_t>(seconds * 1000.0);
+}
 
 }  // namespace
 
@@ -26,19 +49,32 @@ void app::on_http_connection(uv_stream_t* server, int status) noexcept {
     log::warn("http accept error={}", uv_err_name(status));
     return;
   }
-  auto* c = new http_conn(api::parser_limits{});
+  api::parser_limits limits;
+  limits.max_body_bytes = self->cfg_.max_request_bytes;
+  auto* c = new http_conn(limits);
   c->owner = self;
   c->id = self->next_conn_id_++;
   uv_tcp_init(&self->loop_, &c->handle);
   c->handle.data = c;
+  const auto drop = [](uv_handle_t* h) { delete static_cast<http_conn*>(h->data); };
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->handle)) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
-             [](uv_handle_t* h) { delete static_cast<http_conn*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), drop);
+    return;
+  }
+  if (self->http_conns_.size() >= self->cfg_.max_http_connections) {
+    // Accepting and closing at once keeps the backlog from filling with clients that would
+    // wait for nothing.
+    if (self->http_stats_.rejected_connections++ == 0) {
+      log::warn("http connection cap reached max_http_connections={}",
+                self->cfg_.max_http_connections);
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), drop);
     return;
   }
   uv_tcp_nodelay(&c->handle, 1);
   self->http_conns_.insert(c);
   self->http_stats_.connections_total++;
+  c->last_activity_ms = uv_now(&self->loop_);
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&c->handle),
       [](uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
@@ -59,13 +95,18 @@ void app::http_read(http_conn* c, ssize_t nread, const uv_buf_t* buf) noexcept {
     if (nread != UV_EOF && nread != UV_ECONNRESET) {
       log::debug("http conn={} read error={}", c->id, uv_err_name(static_cast<int>(nread)));
     }
-    // Let an in-flight response finish writing is pointless: the peer is gone.
+    // Letting an in-flight response finish writing is pointless: the peer is gone.
     http_close(c);
     return;
   }
   try {
+    const auto now = uv_now(&loop_);
+    c->last_activity_ms = now;
     c->in.append(buf->base, static_cast<std::size_t>(nread));
     http_process(c);
+    if (c->request_started_ms == 0 && !c->closed && (c->parser.in_message() || !c->in.empty())) {
+      c->request_started_ms = now;
+    }
   } catch (const std::exception& e) {
     log::error("http conn={} dropped: {}", c->id, e.what());
     http_close(c);
@@ -89,6 +130,7 @@ void app::http_process(http_conn* c) {
       return;
     }
     c->in.erase(0, r.consumed);
+    c->request_started_ms = 0;
     http_stats_.requests++;
     api::request req = std::move(c->parser.current());
     if (stopping_) {
@@ -104,6 +146,7 @@ void app::http_process(http_conn* c) {
     }
     // Disk reads happen on the thread pool; later requests of this connection wait their turn.
     c->busy = true;
+    c->in_work = true;
     auto* w = new http_work();
     w->conn = c;
     w->router = router_.get();
@@ -122,14 +165,20 @@ void app::http_process(http_conn* c) {
         [](uv_work_t* job, int) noexcept {
           auto* work = static_cast<http_work*>(job->data);
           auto* conn = work->conn;
-          conn->busy = false;
+          conn->in_work = false;
           if (conn->freed_by_work) {
             delete conn;
           } else if (!conn->closed) {
             auto* self = conn->owner;
             try {
-              self->http_send(conn, work->response, work->request.keep_alive);
-              self->http_process(conn);
+              if (work->response.stream) {
+                self->http_start_stream(conn, std::move(work->response),
+                                        work->request.keep_alive);
+              } else {
+                conn->busy = false;
+                self->http_send(conn, work->response, work->request.keep_alive);
+                self->http_process(conn);
+              }
             } catch (const std::exception& e) {
               log::error("http conn={} dropped: {}", conn->id, e.what());
               self->http_close(conn);
@@ -141,6 +190,100 @@ void app::http_process(http_conn* c) {
   }
 }
 
+void app::http_start_stream(http_conn* c, api::response&& r, bool keep_alive) {
+  http_stats_.responses_2xx++;
+  http_stats_.streamed_responses++;
+  const bool close = r.close || !keep_alive || stopping_;
+  std::string head;
+  api::append_response(r, !close, head);
+  c->stream = std::move(r.stream);
+  c->stream_close = close;
+  http_write(c, std::move(head));  // its write callback asks for the first piece
+}
+
+void app::http_stream_next(http_conn* c) {
+  if (stopping_) {
+    // A long export must not hold the shutdown: the client gets a cut chunked body.
+    http_close(c);
+    return;
+  }
+  c->in_work = true;
+  auto* w = new http_work();
+  w->conn = c;
+  w->producer = c->stream.get();
+  w->req.data = w;
+  uv_queue_work(
+      &loop_, &w->req,
+      [](uv_work_t* job) {
+        auto* work = static_cast<http_work*>(job->data);
+        try {
+          work->more = work->producer->next(work->piece);
+        } catch (const std::exception&) {
+          work->failed = true;
+        }
+      },
+      [](uv_work_t* job, int) noexcept {
+        auto* work = static_cast<http_work*>(job->data);
+        auto* conn = work->conn;
+        conn->in_work = false;
+        if (conn->freed_by_work) {
+          delete conn;
+        } else if (!conn->closed) {
+          auto* self = conn->owner;
+          try {
+            if (work->failed) {
+              // The head is gone already: ending the connection is the only honest signal.
+              log::warn("http conn={} streamed body failed", conn->id);
+              self->http_close(conn);
+            } else {
+              std::string out;
+              api::append_chunk(work->piece, out);
+              if (!work->more) {
+                api::append_last_chunk(out);
+                conn->stream.reset();
+                conn->busy = false;
+                if (conn->stream_close) conn->close_after_write = true;
+              }
+              self->http_write(conn, std::move(out));
+              if (!work->more && !conn->closed) self->http_process(conn);
+            }
+          } catch (const std::exception& e) {
+            log::error("http conn={} dropped: {}", conn->id, e.what());
+            self->http_close(conn);
+          }
+        }
+        delete work;
+      });
+}
+
+void app::http_write(http_conn* c, std::string&& bytes) {
+  auto* w = new write_req<std::string>();
+  w->data = std::move(bytes);
+  w->req.data = c;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  c->writes_pending++;
+  c->last_activity_ms = uv_now(&loop_);
+  const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->handle), &buf, 1,
+                          [](uv_write_t* req, int status) noexcept {
+                            auto* conn = static_cast<http_conn*>(req->data);
+                            delete reinterpret_cast<write_req<std::string>*>(req);
+                            conn->writes_pending--;
+                            if (conn->closed) return;
+                            if (status < 0 ||
+                                (conn->close_after_write && conn->writes_pending == 0)) {
+                              conn->owner->http_close(conn);
+                            } else if (conn->stream && !conn->in_work &&
+                                       conn->writes_pending == 0) {
+                              conn->owner->http_stream_next(conn);
+                            }
+                          });
+  if (rc < 0) {
+    delete w;
+    c->writes_pending--;
+    http_close(c);
+  }
+}
+
 void app::http_send(http_conn* c, const api::response& r, bool keep_alive) {
   if (r.status >= 500) http_stats_.responses_5xx++;
   else if (r.status >= 400) http_stats_.responses_4xx++;
@@ -148,26 +291,40 @@ void app::http_send(http_conn* c, const api::response& r, bool keep_alive) {
   else http_stats_.responses_2xx++;
 
   const bool close = r.close || !keep_alive || stopping_;
-  auto* w = new write_req<std::string>();
-  api::append_response(r, !close, w->data);
-  w->req.data = c;
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  c->writes_pending++;
+  std::string out;
+  api::append_response(r, !close, out);
   if (close) c->close_after_write = true;
-  const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->handle), &buf, 1,
-                          [](uv_write_t* req, int status) noexcept {
-                            auto* conn = static_cast<http_conn*>(req->data);
-                            delete reinterpret_cast<write_req<std::string>*>(req);
-                            conn->writes_pending--;
-                            if (status < 0 ||
-                                (conn->close_after_write && conn->writes_pending == 0)) {
-                              conn->owner->http_close(conn);
-                            }
-                          });
-  if (rc < 0) {
-    delete w;
-    c->writes_pending--;
-    http_close(c);
+  http_write(c, std::move(out));
+}
+
+void app::on_http_sweep(uv_timer_t* t) noexcept {
+  auto* self = static_cast<app*>(t->data);
+  const auto now = uv_now(&self->loop_);
+  const auto timeout = request_timeout_ms(self->cfg_.http_request_timeout);
+  const auto idle = std::max(min_idle_timeout_ms, timeout);
+  std::vector<http_conn*> late, idle_conns;
+  for (auto* c : self->http_conns_) {
+    if (c->busy || c->writes_pending > 0 || c->close_after_write) continue;
+    if (c->request_started_ms != 0) {
+      if (now - c->request_started_ms >= timeout) late.push_back(c);
+    } else if (now - c->last_activity_ms >= idle) {
+      idle_conns.push_back(c);
+    }
+  }
+  for (auto* c : late) {
+    self->http_stats_.timeouts++;
+    log::debug("http conn={} request timeout", c->id);
+    auto resp = api::error_response(408, "request timeout");
+    resp.close = true;
+    try {
+      self->http_send(c, resp, false);
+    } catch (const std::exception&) {
+      self->http_close(c);
+    }
+  }
+  for (auto* c : idle_conns) {
+    self->http_stats_.idle_closed++;
+    self->http_close(c);
   }
 }
 
@@ -178,7 +335,7 @@ void app::http_close(http_conn* c) {
   uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), [](uv_handle_t* h) {
     auto* conn = static_cast<http_conn*>(h->data);
     // A thread-pool job still holds the connection: it frees it when it comes back.
-    if (conn->busy) conn->freed_by_work = true;
+    if (conn->in_work) conn->freed_by_work = true;
     else delete conn;
   });
 }

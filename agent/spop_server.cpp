@@ -95,7 +95,13 @@ void app::spop_read(spop_conn* c, ssize_t nread) noexcept {
   }
   c->in_len += static_cast<std::size_t>(nread);
   try {
+    // ACK latency: from this read to its ACKs handed to the socket (spop_flush's uv_write).
+    const std::uint64_t t0 = uv_hrtime();
+    const std::uint64_t acks = spop_stats_.acks;
     spop_process(c);
+    if (spop_stats_.acks != acks) {
+      ack_latency_.observe(static_cast<double>(uv_hrtime() - t0) / 1e9, spop_stats_.acks - acks);
+    }
   } catch (const std::exception& e) {
     // Only bad_alloc can get here; drop this connection, keep the process.
     log::error("spop conn={} dropped: {}", c->id, e.what());
@@ -126,7 +132,11 @@ void app::spop_process(spop_conn* c) {
       case kind::notify:
         spop_stats_.notify++;
         spop_stats_.acks++;
-        handle_notify(c, r.notify);
+        if (cfg_.discard) {
+          spop_stats_.messages += r.notify.messages.size();  // --discard: decode + ACK only
+        } else {
+          handle_notify(c, r.notify);
+        }
         break;
       case kind::fragment:
         spop_stats_.fragments++;

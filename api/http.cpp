@@ -74,11 +74,41 @@ void append_response(const response& r, bool keep_alive, std::string& out) {
   auto it = std::back_inserter(out);
   fmt::format_to(it, "HTTP/1.1 {} {}\r\n", r.status, reason_phrase(r.status));
   if (!r.content_type.empty()) fmt::format_to(it, "Content-Type: {}\r\n", r.content_type);
-  fmt::format_to(it, "Content-Length: {}\r\nConnection: {}\r\n", r.body.size(),
-                 close ? "close" : "keep-alive");
+  if (r.stream) {
+    fmt::format_to(it, "Transfer-Encoding: chunked\r\nConnection: {}\r\n",
+                   close ? "close" : "keep-alive");
+  } else {
+    fmt::format_to(it, "Content-Length: {}\r\nConnection: {}\r\n", r.body.size(),
+                   close ? "close" : "keep-alive");
+  }
   for (const auto& [name, value] : r.headers) fmt::format_to(it, "{}: {}\r\n", name, value);
   out += "\r\n";
-  out += r.body;
+  if (!r.stream) out += r.body;
+}
+
+void append_chunk(std::string_view data, std::string& out) {
+  if (data.empty()) return;
+  fmt::format_to(std::back_inserter(out), "{:x}\r\n", data.size());
+  out += data;
+  out += "\r\n";
+}
+
+void append_last_chunk(std::string& out) { out += "0\r\n\r\n"; }
+
+std::string serialize_response(response& r, bool keep_alive) {
+  std::string out;
+  append_response(r, keep_alive, out);
+  if (r.stream) {
+    std::string piece;
+    bool more = true;
+    while (more) {
+      piece.clear();
+      more = r.stream->next(piece);
+      append_chunk(piece, out);
+    }
+    append_last_chunk(out);
+  }
+  return out;
 }
 
 void append_json_string(std::string_view s, std::string& out) {
@@ -192,6 +222,7 @@ struct request_parser::impl {
   bool headers_paused = false;   // on_headers_complete paused the parser
   bool message_paused = false;   // on_message_complete paused; resume before parsing on
   bool closed = false;           // the last request ends the connection
+  bool in_message = false;       // on_message_begin seen, request not returned yet
 
   // Set by a callback that fails with HPE_USER.
   int user_status = 0;
@@ -223,7 +254,7 @@ struct request_parser::impl {
     chunk = nullptr;
     header_bytes = 0;
     in_headers = true;
-    headers_paused = message_paused = closed = false;
+    headers_paused = message_paused = closed = in_message = false;
     user_status = 0;
     user_reason = {};
     failed = false;
@@ -248,6 +279,7 @@ struct request_parser::impl {
 
   static int on_message_begin(llhttp_t* p) {
     auto& s = self(p);
+    s.in_message = true;
     s.req = {};
     s.field.clear();
     s.value.clear();
@@ -389,6 +421,7 @@ struct request_parser::impl {
         split_target();
         req.method = llhttp_method_name(static_cast<llhttp_method_t>(parser.method));
         closed = !req.keep_alive;
+        in_message = false;
         return {kind::request, offset(), 0, {}};
       }
       // A failing *_complete callback surfaces as its own HPE_CB_* code, not HPE_USER.
@@ -407,5 +440,7 @@ request_parser::result request_parser::feed(std::string_view in) { return impl_-
 request& request_parser::current() { return impl_->req; }
 
 void request_parser::reset() { impl_->init(); }
+
+bool request_parser::in_message() const { return impl_->in_message; }
 
 }  // namespace api

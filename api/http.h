@@ -33,12 +33,28 @@ struct request {
   std::string_view header_value(std::string_view name) const;
 };
 
+// A response body produced piece by piece (HAR exports, NDJSON), sent with
+// Transfer-Encoding: chunked so that it is never built whole in memory.
+class body_producer {
+ public:
+  virtual ~body_producer() = default;
+  // Appends the next piece of the body to `out` (possibly nothing) and returns true while more
+  // may follow; false once the body is complete (what this last call appended still belongs
+  // to it). May read the disk: the agent calls it on libuv's thread pool, one call at a time,
+  // and writes each piece as one chunk before asking for the next, so memory stays bounded by
+  // one piece. Must not throw except std::bad_alloc.
+  virtual bool next(std::string& out) = 0;
+};
+
 struct response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<header> headers;  // extra headers (e.g. Allow, Retry-After)
   bool close = false;           // send Connection: close and close after writing
+  // When set, the body is `stream`'s output instead of `body` (which must be empty), and
+  // append_response() writes Transfer-Encoding: chunked instead of Content-Length.
+  std::unique_ptr<body_producer> stream;
 };
 
 // Reason phrase for a status code ("Not Found"); "Unknown" for codes we never send.
@@ -46,7 +62,19 @@ std::string_view reason_phrase(int status);
 
 // Appends the status line, Content-Type, Content-Length, Connection (keep-alive or close),
 // the extra headers and the body of `r` to `out`. `keep_alive` false forces Connection: close.
+// For a streamed response (r.stream set) only the head is appended, with
+// Transfer-Encoding: chunked; the body follows as append_chunk()s and append_last_chunk().
 void append_response(const response& r, bool keep_alive, std::string& out);
+
+// One chunk of a chunked body (RFC 9112 7.1): hex size, CRLF, data, CRLF. Nothing for empty
+// `data`, which would end the body.
+void append_chunk(std::string_view data, std::string& out);
+// The last chunk: "0\r\n\r\n".
+void append_last_chunk(std::string& out);
+
+// Drains `r.stream` (if any) into a complete chunked body after the head: what the agent
+// writes, in one string. For tests and for small producers.
+std::string serialize_response(response& r, bool keep_alive);
 
 // A JSON error response: {"error":"<message>"} with `status`; `message` is escaped with
 // append_json_string().
@@ -106,6 +134,10 @@ class request_parser {
   request& current();
 
   void reset();
+
+  // True while part of a request has been consumed and the request is not complete yet (the
+  // agent's request timeout runs only then).
+  bool in_message() const;
 
  private:
   struct impl;

@@ -4,10 +4,20 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <atomic>
 #include <charconv>
+#include <chrono>
 #include <exception>
 
+#include "api/har.h"
+#include "storage/filter.h"
+
 namespace api {
+
+struct router::atomic_counters {
+  std::atomic<std::uint64_t> ingest_requests{0}, ingest_events{0}, ingest_rejected{0},
+      ingest_bad_bodies{0}, ingest_full{0}, unauthorized{0};
+};
 
 namespace {
 
@@ -15,18 +25,19 @@ constexpr std::string_view events_path = "/events";
 constexpr std::string_view event_prefix = "/events/";
 constexpr std::size_t default_limit = 100;
 constexpr std::size_t max_limit = 1000;
+constexpr std::uint64_t max_har_limit = 1000000;
+constexpr std::size_t ndjson_lines_per_chunk = 64;
 
-// Filters DESIGN.md lists for GET /events that the store cannot apply yet. Ignoring them would
-// answer a filtered question with unfiltered data, so they are refused by name.
-constexpr std::array<std::string_view, 8> unsupported_filters = {
-    "since", "until", "method", "status", "path", "host", "id", "complete"};
-
-enum class route { none, events, event, status, healthz };
+enum class route { none, events, events_har, event, status, healthz, readyz, metrics, ingest };
 
 route match(std::string_view path) {
   if (path == events_path) return route::events;
+  if (path == "/events.har") return route::events_har;
   if (path == "/status") return route::status;
   if (path == "/healthz") return route::healthz;
+  if (path == "/readyz") return route::readyz;
+  if (path == "/metrics") return route::metrics;
+  if (path == "/http-events") return route::ingest;
   if (path.starts_with(event_prefix) && path.size() > event_prefix.size() &&
       path.find('/', event_prefix.size()) == std::string_view::npos) {
     return route::event;
@@ -47,35 +58,140 @@ response json_ok(std::string body) {
   return r;
 }
 
-response events_page(const storage::store& store, std::string_view query) {
-  storage::query q;
-  q.limit = default_limit;
-  bool seen_limit = false;
-  bool seen_cursor = false;
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// What GET /events and GET /events.har were asked.
+struct events_params {
+  std::uint64_t limit = 0;  // 0: not given
+  std::optional<std::uint64_t> before;
+  storage::filter filter;
+};
+
+// Parses the query of /events (max_limit) or /events.har (max_har_limit). On a bad value,
+// returns the 400 to send.
+std::optional<response> parse_events_params(std::string_view query, std::uint64_t limit_max,
+                                            events_params& p) {
+  std::array<bool, 10> seen{};
+  auto first = [&](std::size_t k) {
+    if (seen[k]) return false;
+    seen[k] = true;
+    return true;
+  };
   for (const auto& [name, value] : parse_query(query)) {
-    if (name == "limit" && !seen_limit) {
-      seen_limit = true;
-      std::size_t n = 0;
+    if (name == "limit" && first(0)) {
+      std::uint64_t n = 0;
       const auto* end = value.data() + value.size();
-      const auto [p, ec] = std::from_chars(value.data(), end, n);
-      if (value.empty() || ec != std::errc() || p != end || n < 1 || n > max_limit) {
-        return error_response(400, "invalid limit: expected an integer from 1 to 1000");
+      const auto [ptr, ec] = std::from_chars(value.data(), end, n);
+      if (value.empty() || ec != std::errc() || ptr != end || n < 1 || n > limit_max) {
+        return error_response(
+            400, fmt::format("invalid limit: expected an integer from 1 to {}", limit_max));
       }
-      q.limit = n;
-    } else if (name == "cursor" && !seen_cursor) {
-      seen_cursor = true;
-      q.before = decode_cursor(value);
-      if (!q.before) return error_response(400, "invalid cursor");
-    } else {
-      for (auto f : unsupported_filters) {
-        if (name == f) {
-          return error_response(400, fmt::format("parameter \"{}\" is not supported", f));
+      p.limit = n;
+    } else if (name == "cursor" && first(1)) {
+      p.before = decode_cursor(value);
+      if (!p.before) return error_response(400, "invalid cursor");
+    } else if ((name == "since" || name == "until") && first(name == "since" ? 2 : 3)) {
+      auto t = storage::parse_rfc3339(value);
+      if (!t) {
+        return error_response(400,
+                              fmt::format("invalid {}: expected an RFC 3339 date-time", name));
+      }
+      (name == "since" ? p.filter.since_us : p.filter.until_us) = t;
+    } else if (name == "method" && first(4)) {
+      std::string m;
+      for (char c : value) {
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' || c == '_')) {
+          return error_response(400, "invalid method");
         }
+        m += c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
       }
+      if (m.empty()) return error_response(400, "invalid method");
+      p.filter.method = std::move(m);
+    } else if (name == "status" && first(5)) {
+      const bool is_class = value.size() == 3 && value[0] >= '1' && value[0] <= '5' &&
+                            lower(value[1]) == 'x' && lower(value[2]) == 'x';
+      int code = 0;
+      const auto* end = value.data() + value.size();
+      const auto [ptr, ec] = std::from_chars(value.data(), end, code);
+      if (is_class) {
+        p.filter.status_class = value[0] - '0';
+      } else if (value.size() == 3 && ec == std::errc() && ptr == end && code >= 100 &&
+                 code <= 599) {
+        p.filter.status = code;
+      } else {
+        return error_response(400,
+                              "invalid status: expected a code (404) or a class (1xx to 5xx)");
+      }
+    } else if (name == "path" && first(6)) {
+      if (value.empty()) return error_response(400, "invalid path: empty");
+      p.filter.path = value;
+    } else if (name == "host" && first(7)) {
+      if (value.empty()) return error_response(400, "invalid host: empty");
+      p.filter.host = value;
+    } else if (name == "id" && first(8)) {
+      if (value.empty()) return error_response(400, "invalid id: empty");
+      p.filter.id = value;
+    } else if (name == "complete" && first(9)) {
+      if (value == "true" || value == "1") p.filter.complete = true;
+      else if (value == "false" || value == "0") p.filter.complete = false;
+      else return error_response(400, "invalid complete: expected true or false");
     }
   }
+  return std::nullopt;
+}
 
-  const auto page = store.query(q);
+storage::query make_query(const events_params& p, std::size_t limit,
+                          std::shared_ptr<storage::record_matcher>& matcher) {
+  storage::query q;
+  q.limit = limit;
+  q.before = p.before;
+  if (!p.filter.empty()) {
+    matcher = std::make_shared<storage::record_matcher>(p.filter);
+    q.match = [m = matcher.get()](std::string_view line, std::size_t cap) {
+      return (*m)(line, cap);
+    };
+  }
+  return q;
+}
+
+bool wants_ndjson(const request& r) {
+  const auto accept = r.header_value("accept");
+  return accept.find("application/x-ndjson") != std::string_view::npos ||
+         accept.find("application/ndjson") != std::string_view::npos;
+}
+
+// Lines of records already read (at most `limit`), a few dozen per chunk.
+class ndjson_producer final : public body_producer {
+ public:
+  explicit ndjson_producer(std::vector<std::string> records) : records_(std::move(records)) {}
+  bool next(std::string& out) override {
+    const std::size_t end = std::min(records_.size(), pos_ + ndjson_lines_per_chunk);
+    for (; pos_ < end; ++pos_) {
+      out += records_[pos_];
+      out += '\n';
+      std::string().swap(records_[pos_]);
+    }
+    return pos_ < records_.size();
+  }
+
+ private:
+  std::vector<std::string> records_;
+  std::size_t pos_ = 0;
+};
+
+response events_page(const storage::store& store, const request& rq) {
+  events_params p;
+  if (auto err = parse_events_params(rq.query, max_limit, p)) return std::move(*err);
+  std::shared_ptr<storage::record_matcher> matcher;
+  auto page = store.query(make_query(p, p.limit == 0 ? default_limit : p.limit, matcher));
+
+  if (wants_ndjson(rq)) {
+    response r;
+    r.content_type = "application/x-ndjson";
+    if (page.next) r.headers.emplace_back("X-Next-Cursor", encode_cursor(*page.next));
+    r.stream = std::make_unique<ndjson_producer>(std::move(page.records));
+    return r;
+  }
   std::size_t size = 32;
   for (const auto& rec : page.records) size += rec.size() + 1;
   std::string body;
@@ -96,6 +212,20 @@ response events_page(const storage::store& store, std::string_view query) {
   }
   body += '}';
   return json_ok(std::move(body));
+}
+
+response events_har(const storage::store& store, const request& rq, std::string_view version) {
+  events_params p;
+  if (auto err = parse_events_params(rq.query, max_har_limit, p)) return std::move(*err);
+  har_options o;
+  o.filter = std::move(p.filter);
+  o.before = p.before;
+  o.limit = p.limit;
+  o.creator_version = version;
+  response r;
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"events.har\"");
+  r.stream = make_har_producer(store, std::move(o));
+  return r;
 }
 
 response one_event(const storage::store& store, std::string_view path) {
@@ -201,33 +331,158 @@ std::optional<std::uint64_t> decode_cursor(std::string_view s) {
   return v;
 }
 
-router::router(const storage::store& store, status_fn status, std::string version)
-    : store_(store), status_(std::move(status)), version_(std::move(version)) {}
+bool bearer_matches(std::string_view authorization, std::string_view token) {
+  constexpr std::string_view scheme = "bearer ";
+  if (authorization.size() < scheme.size()) return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (lower(authorization[i]) != scheme[i]) return false;
+  }
+  auto given = authorization.substr(scheme.size());
+  while (!given.empty() && given.front() == ' ') given.remove_prefix(1);
+  // Every byte of the given token is looked at whatever the content, so the time taken says
+  // nothing about how much of it was right.
+  unsigned diff = given.size() == token.size() ? 0u : 1u;
+  for (std::size_t i = 0; i < given.size(); ++i) {
+    const char want = token.empty() ? '\0' : token[i % token.size()];
+    diff |= static_cast<unsigned>(static_cast<unsigned char>(given[i]) ^
+                                  static_cast<unsigned char>(want));
+  }
+  return diff == 0 && !token.empty();
+}
+
+router::router(const storage::store& store, status_fn status, std::string version,
+               router_options opts)
+    : store_(store),
+      status_(std::move(status)),
+      version_(std::move(version)),
+      opts_(std::move(opts)),
+      decoder_(std::make_unique<event_decoder>()),
+      stats_(std::make_unique<atomic_counters>()) {}
+
+router::~router() = default;
+
+router::counters router::stats() const {
+  counters c;
+  c.ingest_requests = stats_->ingest_requests.load(std::memory_order_relaxed);
+  c.ingest_events = stats_->ingest_events.load(std::memory_order_relaxed);
+  c.ingest_rejected = stats_->ingest_rejected.load(std::memory_order_relaxed);
+  c.ingest_bad_bodies = stats_->ingest_bad_bodies.load(std::memory_order_relaxed);
+  c.ingest_full = stats_->ingest_full.load(std::memory_order_relaxed);
+  c.unauthorized = stats_->unauthorized.load(std::memory_order_relaxed);
+  return c;
+}
 
 bool router::blocking(const request& r) {
   if (r.method != "GET") return false;
   const auto rt = match(r.path);
-  return rt == route::events || rt == route::event;
+  return rt == route::events || rt == route::event || rt == route::events_har;
+}
+
+response router::ingest(const request& r) const {
+  stats_->ingest_requests.fetch_add(1, std::memory_order_relaxed);
+  const auto ct = r.header_value("content-type");
+  const auto format = ingest_format(ct);
+  if (!format) {
+    stats_->ingest_bad_bodies.fetch_add(1, std::memory_order_relaxed);
+    return error_response(
+        415, fmt::format("unsupported content type \"{}\": use application/json, "
+                         "application/x-ndjson or application/msgpack",
+                         ct));
+  }
+  const std::int64_t now = opts_.now_us
+                               ? opts_.now_us()
+                               : std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+  auto res = decoder_->decode(*format, r.body, now);
+  if (res.syntax_error) {
+    stats_->ingest_bad_bodies.fetch_add(1, std::memory_order_relaxed);
+    response e;
+    e.status = 400;
+    e.body = "{\"error\":";
+    append_json_string(res.message, e.body);
+    fmt::format_to(std::back_inserter(e.body), ",\"offset\":{}}}", res.offset);
+    return e;
+  }
+  const std::size_t accepted = res.events.size();
+  if (accepted > 0) {
+    if (!opts_.ingest || !opts_.ingest(res.events)) {
+      stats_->ingest_full.fetch_add(1, std::memory_order_relaxed);
+      auto e = error_response(503, "pipeline full");
+      e.headers.emplace_back("Retry-After", "1");
+      return e;
+    }
+  }
+  stats_->ingest_events.fetch_add(accepted, std::memory_order_relaxed);
+  if (res.bad_index) {
+    stats_->ingest_rejected.fetch_add(res.bad_items, std::memory_order_relaxed);
+    response e;
+    e.status = 422;
+    e.body = "{\"error\":";
+    append_json_string(fmt::format("item {}: {}", *res.bad_index, res.message), e.body);
+    fmt::format_to(std::back_inserter(e.body), ",\"index\":{},\"field\":", *res.bad_index);
+    append_json_string(res.bad_field, e.body);
+    fmt::format_to(std::back_inserter(e.body), ",\"accepted\":{},\"rejected\":{}}}", accepted,
+                   res.bad_items);
+    return e;
+  }
+  response ok;
+  ok.status = 202;
+  ok.body = fmt::format("{{\"accepted\":{}}}", accepted);
+  return ok;
 }
 
 response router::handle(const request& r) const {
   const auto rt = match(r.path);
   if (rt == route::none) return error_response(404, "not found");
-  if (r.method != "GET") {
+  const std::string_view allowed = rt == route::ingest ? "POST" : "GET";
+  if (r.method != allowed) {
     auto resp = error_response(405, "method not allowed");
-    resp.headers.emplace_back("Allow", "GET");
+    resp.headers.emplace_back("Allow", std::string(allowed));
+    return resp;
+  }
+  const bool open = rt == route::status || rt == route::healthz || rt == route::readyz;
+  const std::string& token = rt == route::ingest ? opts_.ingest_token : opts_.api_token;
+  if (!open && !token.empty() && !bearer_matches(r.header_value("authorization"), token)) {
+    stats_->unauthorized.fetch_add(1, std::memory_order_relaxed);
+    auto resp = error_response(401, "unauthorized");
+    resp.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"http-event-processor\"");
     return resp;
   }
   switch (rt) {
     case route::healthz:
       return json_ok("{\"status\":\"ok\"}");
+    case route::readyz: {
+      std::string why = opts_.ready ? opts_.ready() : std::string();
+      if (why.empty() && !store_.writable()) why = "storage not writable";
+      if (why.empty()) return json_ok("{\"status\":\"ready\"}");
+      response resp;
+      resp.status = 503;
+      resp.body = "{\"status\":\"not ready\",\"reason\":";
+      append_json_string(why, resp.body);
+      resp.body += '}';
+      return resp;
+    }
     case route::status:
       return status_page(status_ ? status_() : std::vector<metric_group>{}, version_);
+    case route::metrics: {
+      response resp;
+      resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      append_prometheus(status_ ? status_() : std::vector<metric_group>{},
+                        opts_.histograms ? opts_.histograms() : std::vector<named_histogram>{},
+                        resp.body);
+      return resp;
+    }
+    case route::ingest:
+      return ingest(r);
     case route::events:
     case route::event:
+    case route::events_har:
       // Runs on the thread pool: nothing may escape into the libuv callback (STYLE.md §5).
       try {
-        return rt == route::events ? events_page(store_, r.query) : one_event(store_, r.path);
+        if (rt == route::events) return events_page(store_, r);
+        if (rt == route::events_har) return events_har(store_, r, version_);
+        return one_event(store_, r.path);
       } catch (const std::exception&) {
         return error_response(500, "storage read failed");
       }

@@ -1,41 +1,59 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Routes of the HTTP API: GET /events, GET /events/{id}, GET /status, GET /healthz.
-// Unknown path -> 404 JSON; known path, wrong method -> 405 with Allow.
+// Routes of the HTTP API. Unknown path -> 404 JSON; known path, wrong method -> 405 with Allow.
+// docs/api.md is the user-facing reference; this is the contract.
 //
-// Every answer is JSON (Content-Type application/json):
-//   GET /events?limit=N&cursor=C
+//   GET /events?limit=N&cursor=C&<filters>
 //       200 {"events":[<stored records, newest first>],"next":"<cursor>"|null}
 //       The records are spliced as storage/ wrote them. `limit`: 1..1000, default 100;
 //       `cursor`: the `next` of the previous page (base-36 of the store's sequence number;
-//       clients must treat it as opaque). Query names and values are percent-decoded with
-//       '+' as a space; the first occurrence of a parameter wins; unknown parameters are
-//       ignored.
-//       400 {"error":"invalid limit: expected an integer from 1 to 1000"}
-//       400 {"error":"invalid cursor"}
-//       400 {"error":"parameter \"method\" is not supported"} for the DESIGN.md filters the
-//           store cannot apply yet (since, until, method, status, path, host, id, complete).
+//       clients must treat it as opaque). Paging is by sequence number, so exchanges stored
+//       while a client pages never shift a page: no duplicates, no gaps. Query names and
+//       values are percent-decoded with '+' as a space; the first occurrence of a parameter
+//       wins; unknown parameters are ignored.
+//       Filters (all must hold): since, until (RFC 3339, inclusive, on the request's time),
+//       method (case-insensitive), status ("404" or a class "4xx"), path (prefix, or a glob
+//       when it holds '*'), host (Host header, case-insensitive, port optional), id,
+//       complete (true/false/1/0). With filters the store reads older records until `limit`
+//       of them match; `next` is null only when nothing older is left.
+//       With "Accept: application/x-ndjson": the same records, one per line, chunked; the
+//       next cursor goes in an "X-Next-Cursor" header (absent at the end).
+//       400 {"error":"invalid limit: expected an integer from 1 to 1000"}, "invalid cursor",
+//           "invalid since: expected an RFC 3339 date-time", "invalid status: ...", ...
+//   GET /events.har?<same parameters>
+//       200 application/json, chunked: a HAR 1.2 log (api/har.h) of every matching record,
+//       newest first; `limit` (1..1000000) caps it, absent means all.
 //   GET /events/{id}  (the segment is percent-decoded, '+' stays '+')
-//       200 <the newest stored record with that id>
-//       404 {"error":"exchange not found"}
+//       200 <the newest stored record with that id> | 404 {"error":"exchange not found"}
 //       400 {"error":"invalid percent-encoding in exchange id"}
-//   GET /status
-//       200 {"status":"ok","version":"<v>","uptimeSeconds":N,"pendingEvents":N,
-//            "<group>":{"<metric>":N,...},...}
-//       uptimeSeconds is process.uptime_seconds and pendingEvents correlator.pending (0 when
-//       absent); then every group of the snapshot, in order. Never touches the disk.
-//   GET /healthz
-//       200 {"status":"ok"}
+//   POST /http-events  (api/ingest.h has the format)
+//       202 {"accepted":N}
+//       400 {"error":"<parser message>","offset":N}   nothing accepted
+//       415 {"error":"unsupported content type ..."}  (JSON, NDJSON, MessagePack only)
+//       422 {"error":"<first problem>","index":I,"field":"data.id","accepted":N,"rejected":M}
+//           every valid envelope of the batch is accepted all the same
+//       503 {"error":"pipeline full"} + Retry-After: 1 when the ingest sink refuses
+//       413 comes from the request parser (--max-request-bytes).
+//   GET /status   200 {"status":"ok","version":"<v>","uptimeSeconds":N,"pendingEvents":N,
+//                      "<group>":{"<metric>":N,...},...}; never touches the disk.
+//   GET /metrics  200 text/plain; version=0.0.4: every /status number plus the histograms.
+//   GET /healthz  200 {"status":"ok"}
+//   GET /readyz   200 {"status":"ready"} | 503 {"status":"not ready","reason":"..."}: the
+//                 agent's listeners are up (ready_fn) and store::writable().
+//   Authentication: with an api token, every route but /status, /healthz, /readyz and
+//   POST /http-events needs "Authorization: Bearer <token>"; with an ingest token,
+//   /http-events needs it. Otherwise 401 {"error":"unauthorized"} + WWW-Authenticate: Bearer
+//   realm="http-event-processor". Tokens are compared in constant time.
 //   any other path: 404 {"error":"not found"} (also "/events/" and "/events/a/b").
-//   a known path with any method but GET: 405 {"error":"method not allowed"} + "Allow: GET".
-//       HEAD is answered 405 too: append_response() always writes the body, and a probe that
-//       wants HEAD can use GET.
+//   a known path with the wrong method: 405 {"error":"method not allowed"} + "Allow: GET"
+//       (or "Allow: POST" on /http-events). HEAD is answered 405 too.
 //   A storage read that throws: 500 {"error":"storage read failed"}; handle() never throws
 //   except std::bad_alloc.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,42 +61,74 @@
 #include <vector>
 
 #include "api/http.h"
+#include "api/ingest.h"
+#include "api/metrics.h"
 #include "storage/store.h"
 
 namespace api {
 
-struct metric {
-  std::string_view name;  // snake_case, e.g. "notify_frames"
-  std::uint64_t value = 0;
-  bool gauge = false;
-};
+// Takes the events of one POST /http-events (moving from them) and returns true, or returns
+// false without taking any when the pipeline is full (answered 503). Loop thread only.
+using ingest_fn = std::function<bool(std::vector<correlate::event>& events)>;
+// Empty when the process is ready to serve; otherwise why not (GET /readyz).
+using ready_fn = std::function<std::string()>;
+// Microseconds since the epoch: the time of legacy envelopes without a timestamp.
+using clock_fn = std::function<std::int64_t()>;
 
-struct metric_group {
-  std::string_view name;  // "spop", "correlator", "storage", "http", "process"
-  std::vector<metric> metrics;
+struct router_options {
+  std::string api_token;     // empty: the API is open
+  std::string ingest_token;  // empty: POST /http-events is open
+  ingest_fn ingest;          // absent: POST /http-events answers 503
+  ready_fn ready;            // absent: only the store is checked
+  histograms_fn histograms;  // extra series for /metrics
+  clock_fn now_us;           // absent: the system clock
 };
-
-// Returns a snapshot of every counter. Called on the loop thread only.
-using status_fn = std::function<std::vector<metric_group>()>;
 
 class router {
  public:
-  // `status` is only called from handle() for /status; `version` goes into /status.
-  router(const storage::store& store, status_fn status, std::string version);
+  // `status` is only called from handle() for /status and /metrics; `version` goes into
+  // /status and the HAR creator.
+  router(const storage::store& store, status_fn status, std::string version,
+         router_options opts = {});
+  ~router();
 
-  // True when handling `r` reads the disk and so must run off the loop thread: GET /events
-  // and GET /events/{id}. Their 405s and every other route are cheap and answer false.
+  // True when handling `r` reads the disk and so must run off the loop thread: GET /events,
+  // GET /events.har and GET /events/{id}. Their 405s and 401s and every other route are cheap
+  // and answer false. POST /http-events answers false: it runs on the loop thread, where its
+  // sink feeds the correlator.
   static bool blocking(const request& r);
 
   // Builds the response for `r`. Thread-safe for blocking routes; non-blocking routes
-  // (/status, /healthz, errors) must be handled on the loop thread.
+  // (/status, /healthz, /metrics, POST /http-events, errors) must be handled on the loop
+  // thread. A streamed response (GET /events.har, NDJSON) reads the store from its producer.
   response handle(const request& r) const;
 
+  // Counters of the API itself, for /status (group "api").
+  struct counters {
+    std::uint64_t ingest_requests = 0;
+    std::uint64_t ingest_events = 0;       // envelopes accepted
+    std::uint64_t ingest_rejected = 0;     // envelopes refused (422)
+    std::uint64_t ingest_bad_bodies = 0;   // 400 and 415
+    std::uint64_t ingest_full = 0;         // 503
+    std::uint64_t unauthorized = 0;        // 401 (loop thread only)
+  };
+  counters stats() const;  // thread-safe
+
  private:
+  response ingest(const request& r) const;
+
   const storage::store& store_;
   status_fn status_;
   std::string version_;
+  router_options opts_;
+  std::unique_ptr<event_decoder> decoder_;  // one per loop (loop-thread routes only)
+  struct atomic_counters;
+  std::unique_ptr<atomic_counters> stats_;
 };
+
+// True when `header` (an Authorization value) is "Bearer <token>" ("bearer" in any case),
+// comparing the token in time that depends only on the lengths.
+bool bearer_matches(std::string_view authorization, std::string_view token);
 
 // Additions to the original contract: helpers of the routes, public for tests and for the
 // other handlers.

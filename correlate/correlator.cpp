@@ -45,6 +45,7 @@ void correlator::add(event&& e, std::int64_t now_us, std::vector<exchange>& out)
   if (auto it = table_.find(e.id); it != table_.end()) {
     entry& waiting = it->second;
     if (waiting.half.kind() != e.kind()) {
+      last_pair_wait_us_ = now_us - waiting.arrived_us;
       event other = std::move(waiting.half);
       pending_bytes_ -= waiting.bytes;
       order_.erase(waiting.pos);

@@ -59,6 +59,9 @@ class correlator {
   std::size_t pending() const { return table_.size(); }
   std::size_t pending_bytes() const { return pending_bytes_; }
   const counters& stats() const { return stats_; }
+  // How long the partner of the last completed pair had waited (now_us - its arrival), for
+  // the pairing-delay histogram; read it after an add() that bumped stats().paired.
+  std::int64_t last_pair_wait_us() const { return last_pair_wait_us_; }
   const correlate::config& settings() const { return cfg_; }
 
  private:
@@ -79,6 +82,7 @@ class correlator {
   // With one TTL for all, arrival order is expiry order.
   std::list<const std::string*> order_;
   std::size_t pending_bytes_ = 0;
+  std::int64_t last_pair_wait_us_ = 0;
   counters stats_;
 };
 

@@ -170,6 +170,7 @@ struct store::impl {
   std::vector<pending> pending_;
 
   std::atomic<unsigned> fail_writes_{0};
+  std::atomic<bool> write_ok_{true};  // the last write_out() succeeded
 
   std::atomic<std::uint64_t> submitted_{0}, dropped_{0}, stored_{0}, bytes_written_{0},
       write_errors_{0}, segments_created_{0}, queue_depth_{0}, indexed_{0};
@@ -393,7 +394,9 @@ void store::impl::write_out() {
       write_fd_ = -1;
     }
     write_errors_.fetch_add(pending_.size(), std::memory_order_relaxed);
+    write_ok_.store(false, std::memory_order_relaxed);
   } else {
+    write_ok_.store(true, std::memory_order_relaxed);
     add_entries();
     stored_.fetch_add(pending_.size(), std::memory_order_relaxed);
     bytes_written_.fetch_add(buf_.size(), std::memory_order_relaxed);
@@ -540,27 +543,50 @@ void store::flush() {
 query_result store::query(const storage::query& q) const {
   struct pick {
     entry e;
+    std::uint64_t seq;
     std::shared_ptr<const segment_file> seg;
   };
-  std::vector<pick> picks;
   query_result r;
+  if (q.limit == 0) return r;
+  // Candidates are copied out of the index in batches under the shared lock and read without
+  // it; without a matcher, one batch of `limit` is the whole page.
+  const std::size_t padding = q.match ? simdjson::SIMDJSON_PADDING : 0;
+  const std::size_t batch = q.match ? std::max<std::size_t>(q.limit, 256) : q.limit;
+  std::vector<pick> picks;
+  std::uint64_t seq = 0;  // exclusive upper bound of what is left to read
   {
     std::shared_lock lk(impl_->index_mu_);
     const std::uint64_t total = impl_->entries_.size();
-    std::uint64_t seq = std::min(q.before.value_or(total + 1), total + 1);  // exclusive
-    picks.reserve(std::min<std::uint64_t>(q.limit, seq));
-    while (seq > 1 && picks.size() < q.limit) {
-      --seq;
-      const entry& e = impl_->entries_[seq - 1];
-      picks.push_back(pick{e, impl_->segments_[e.segment]});
+    seq = std::min(q.before.value_or(total + 1), total + 1);
+  }
+  r.records.reserve(std::min<std::uint64_t>(q.limit, seq));
+  std::uint64_t last_seq = 0;  // seq of the last record put in the page
+  while (seq > 1 && r.records.size() < q.limit) {
+    picks.clear();
+    {
+      std::shared_lock lk(impl_->index_mu_);
+      for (std::uint64_t s = seq; s > 1 && picks.size() < batch; --s) {
+        const entry& e = impl_->entries_[s - 2];
+        picks.push_back(pick{e, s - 1, impl_->segments_[e.segment]});
+      }
     }
-    if (!picks.empty() && seq > 1) r.next = seq;
+    for (const auto& p : picks) {
+      seq = p.seq;
+      ++r.scanned;
+      // A line that cannot be read back (the disk failed under us) is left out of the page.
+      auto line = impl_->read_line(p.e, p.seg, padding);
+      if (!line) continue;
+      if (q.match && !q.match(std::string_view(line->data(), p.e.length), line->size())) {
+        continue;
+      }
+      line->resize(p.e.length);
+      r.records.push_back(std::move(*line));
+      last_seq = p.seq;
+      if (r.records.size() == q.limit) break;
+    }
   }
-  r.records.reserve(picks.size());
-  for (const auto& p : picks) {
-    // A line that cannot be read back (the disk failed under us) is left out of the page.
-    if (auto line = impl_->read_line(p.e, p.seg, 0)) r.records.push_back(std::move(*line));
-  }
+  // More may follow only if something older than the last record read is left.
+  if (r.records.size() == q.limit && last_seq > 1) r.next = last_seq;
   return r;
 }
 
@@ -611,6 +637,11 @@ counters store::stats() const {
 }
 
 const std::filesystem::path& store::segments_dir() const { return impl_->segments_dir_; }
+
+bool store::writable() const {
+  return impl_->write_ok_.load(std::memory_order_relaxed) &&
+         ::access(impl_->segments_dir_.c_str(), W_OK | X_OK) == 0;
+}
 
 void store::testing_pause_writer(bool paused) {
   {

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,11 +55,20 @@ struct counters {
 struct query {
   std::size_t limit = 100;                // 1..1000, the caller clamps
   std::optional<std::uint64_t> before;    // cursor: only records with seq < before
+  // Optional predicate over one record: the line (no '\n') and the readable bytes at its
+  // data(), at least size + simdjson::SIMDJSON_PADDING (storage::record_matcher fits). When
+  // set, query() keeps reading older records until `limit` of them match or the data ends,
+  // so a rare match may read the whole store; it is called on the querying thread only.
+  std::function<bool(std::string_view line, std::size_t capacity)> match;
 };
 
 struct query_result {
   std::vector<std::string> records;       // JSON objects, no trailing newline, newest first
-  std::optional<std::uint64_t> next;      // cursor for the following page, absent at the end
+  // Cursor for the following page (seq of the last record returned), absent when nothing
+  // older is left to look at. With `match`, a page may hold fewer than `limit` records only
+  // when it is the last one.
+  std::optional<std::uint64_t> next;
+  std::uint64_t scanned = 0;              // records read to answer (>= records.size())
 };
 
 class store {
@@ -88,6 +98,10 @@ class store {
   std::optional<std::string> get(std::string_view id) const;
 
   counters stats() const;
+
+  // Readiness: false once the last write to a segment failed (until a later write succeeds)
+  // or when the segments directory is no longer writable (one access(2) call). Thread-safe.
+  bool writable() const;
 
   // Path of the segments directory.
   const std::filesystem::path& segments_dir() const;

@@ -428,3 +428,56 @@ TEST_CASE("without unique_id, 3.x halves are stored unpaired and counted", "[age
   CHECK(doc["correlator"]["pending"].get_uint64().value() == 0);
   CHECK(a.stop() == 0);
 }
+
+TEST_CASE("with --kafka-brokers, every stored exchange is also delivered to Kafka", "[agent]") {
+  temp_dir dir;
+  agent::config cfg;
+  cfg.spop_listen = {"127.0.0.1", 0};
+  cfg.http_listen = {"127.0.0.1", 0};
+  cfg.data_dir = dir.path.string();
+  // librdkafka's mock cluster, started inside the producer: real Kafka protocol over loopback.
+  cfg.kafka_brokers = "mock";
+  cfg.kafka_options = {"test.mock.num.brokers=3"};
+  agent::log::set_level(agent::log::level::error);
+  agent::app app(cfg);
+  int rc = -1;
+  std::thread t([&] { rc = app.run(); });
+
+  client c(app.spop_port());
+  c.send(hello_frame());
+  REQUIRE_FALSE(c.read_record().empty());
+  std::vector<std::byte> frames;
+  for (int i = 0; i < 10; ++i) {
+    const std::string id = "kafka-" + std::to_string(i);
+    std::vector<spop::kv> req_args = {{"unique_id", spop::make_string(id)},
+                                      {"method", spop::make_string("GET")}};
+    std::vector<spop::kv> res_args = {{"unique_id", spop::make_string(id)},
+                                      {"status", spop::make_int64(200)}};
+    spop::message req{"http-req", req_args};
+    spop::message res{"http-res", res_args};
+    const auto sid = static_cast<std::uint64_t>(i);
+    spop::encode_notify(frames, sid, 1, std::span<const spop::message>(&req, 1));
+    spop::encode_notify(frames, sid, 2, std::span<const spop::message>(&res, 1));
+  }
+  c.send(frames);
+  for (int i = 0; i < 20; ++i) REQUIRE_FALSE(c.read_record().empty());
+
+  simdjson::dom::parser p;
+  std::uint64_t delivered = 0;
+  for (int i = 0; i < 200 && delivered < 10; ++i) {
+    auto status = http_get(app.http_port(), "/status");
+    auto doc = p.parse(status.second);
+    REQUIRE(doc.error() == simdjson::SUCCESS);
+    delivered = doc["kafka"]["delivered"].get_uint64().value();
+    if (delivered < 10) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(delivered == 10);
+  auto status = http_get(app.http_port(), "/status");
+  auto doc = p.parse(status.second);
+  CHECK(doc["kafka"]["failed"].get_uint64().value() == 0);
+  CHECK(doc["kafka"]["dropped"].get_uint64().value() == 0);
+  CHECK(doc["storage"]["submitted"].get_uint64().value() == 10);
+  app.request_stop();
+  t.join();
+  CHECK(rc == 0);
+}

@@ -65,7 +65,7 @@ TEST_CASE("bad flags and values exit with status 2", "[agent]") {
   }
 }
 
-TEST_CASE("--help and --version exit with status 0", "[agent]") {
+TEST_CASE("help and version exit with status 0", "[agent]") {
   CHECK(std::get<agent::exit_now>(parse({"--help"})).code == 0);
   CHECK(std::get<agent::exit_now>(parse({"--version"})).code == 0);
 }

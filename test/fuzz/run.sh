@@ -82,6 +82,27 @@ seed_fuzz_http_request() {
   echo "seeded $n inputs"
 }
 
+# Legacy ingestion seeds: the bodies of the /http-events fixtures (after the blank line), as
+# JSON (mode 00) and NDJSON (mode 01); the MessagePack target takes the body alone.
+seed_fuzz_event_json() {
+  local dir=$1 n=0 f mode
+  for f in "$root"/test/fixtures/http/serve/ingest_*.http; do
+    for mode in 00 01; do
+      { printf "\\x$mode"; python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); sys.stdout.buffer.write(d.split(b"\r\n\r\n",1)[1])' "$f"; } >"$dir/seed-$n"
+      n=$((n + 1))
+    done
+  done
+  echo "seeded $n inputs"
+}
+seed_fuzz_event_msgpack() {
+  local dir=$1 n=0 f
+  for f in "$root"/test/fixtures/http/serve/ingest_msgpack*.http; do
+    python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); sys.stdout.buffer.write(d.split(b"\r\n\r\n",1)[1])' "$f" >"$dir/seed-$n"
+    n=$((n + 1))
+  done
+  echo "seeded $n inputs"
+}
+
 status=0
 for t in "${targets[@]}"; do
   if ! cmake --build "$build" --target "$t"; then

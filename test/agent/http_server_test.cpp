@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The HTTP side of the real agent on 127.0.0.1 (ports chosen by the kernel): legacy ingestion
+// pairing with SPOP halves, chunked HAR streaming, tokens, redaction, timeouts, the
+// connection cap, pipelining and 1,000 concurrent keep-alive clients.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <simdjson.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/app.h"
+#include "agent/config.h"
+#include "spop/decoder.h"
+#include "spop/encoder.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    std::random_device rd;
+    path = fs::temp_directory_path() / ("hep-http-test-" + std::to_string(rd()));
+    fs::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+int connect_to(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  return fd;
+}
+
+struct http_reply {
+  int status = 0;
+  std::string head;
+  std::string body;
+  bool chunked = false;
+  std::size_t chunks = 0;
+};
+
+class conn {
+ public:
+  explicit conn(std::uint16_t port) : fd_(connect_to(port)) {}
+  ~conn() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  conn(const conn&) = delete;
+  conn& operator=(const conn&) = delete;
+
+  void send(std::string_view s) {
+    while (!s.empty()) {
+      const auto w = ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL);
+      REQUIRE(w > 0);
+      s.remove_prefix(static_cast<std::size_t>(w));
+    }
+  }
+  void send(const std::vector<std::byte>& b) {
+    send(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+  }
+
+  // Reads more bytes into buf_; false on EOF or after `ms` without data.
+  bool fill(int ms = 5000) {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, ms) <= 0) return false;
+    char tmp[65536];
+    const auto r = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (r <= 0) return false;
+    buf_.append(tmp, static_cast<std::size_t>(r));
+    return true;
+  }
+
+  // One response (Content-Length or chunked).
+  http_reply reply() {
+    http_reply out;
+    std::size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) REQUIRE(fill());
+    out.head = buf_.substr(0, end + 2);
+    out.status = std::stoi(out.head.substr(9, 3));
+    buf_.erase(0, end + 4);
+    if (out.head.find("Transfer-Encoding: chunked\r\n") != std::string::npos) {
+      out.chunked = true;
+      for (;;) {
+        std::size_t eol;
+        while ((eol = buf_.find("\r\n")) == std::string::npos) REQUIRE(fill());
+        const auto size = std::stoul(buf_.substr(0, eol), nullptr, 16);
+        while (buf_.size() < eol + 2 + size + 2) REQUIRE(fill());
+        REQUIRE(buf_.substr(eol + 2 + size, 2) == "\r\n");
+        out.body += buf_.substr(eol + 2, size);
+        buf_.erase(0, eol + 2 + size + 2);
+        if (size == 0) break;
+        out.chunks++;
+      }
+      return out;
+    }
+    const auto cl = out.head.find("Content-Length: ");
+    REQUIRE(cl != std::string::npos);
+    const auto len = std::stoul(out.head.substr(cl + 16));
+    while (buf_.size() < len) REQUIRE(fill());
+    out.body = buf_.substr(0, len);
+    buf_.erase(0, len);
+    return out;
+  }
+
+  // True when the peer closes within 5 s (after any bytes still buffered).
+  bool closed_by_peer() {
+    for (int i = 0; i < 100; ++i) {
+      pollfd pfd{fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, 5000) <= 0) return false;
+      char c[4096];
+      const auto r = ::recv(fd_, c, sizeof c, 0);
+      if (r == 0) return true;
+      if (r < 0) return errno == ECONNRESET;
+    }
+    return false;
+  }
+
+  std::string& buffered() { return buf_; }
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+};
+
+http_reply request(std::uint16_t port, const std::string& method, const std::string& target,
+                   const std::string& headers = "", const std::string& body = "") {
+  conn c(port);
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: test\r\n" + headers;
+  if (!body.empty() || method == "POST") {
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n" + body;
+  c.send(req);
+  return c.reply();
+}
+
+struct running_agent {
+  temp_dir dir;
+  agent::config cfg;
+  std::unique_ptr<agent::app> app;
+  std::thread thread;
+  int rc = -1;
+
+  explicit running_agent(void (*tweak)(agent::config&) = nullptr) {
+    cfg.spop_listen = {"127.0.0.1", 0};
+    cfg.http_listen = {"127.0.0.1", 0};
+    cfg.data_dir = dir.path.string();
+    if (tweak) tweak(cfg);
+    agent::log::set_level(agent::log::level::error);
+    app = std::make_unique<agent::app>(cfg);
+    thread = std::thread([this] { rc = app->run(); });
+  }
+  ~running_agent() {
+    if (thread.joinable()) stop();
+  }
+  int stop() {
+    app->request_stop();
+    thread.join();
+    return rc;
+  }
+  std::uint16_t port() const { return app->http_port(); }
+};
+
+// GET target until it answers 200 (the writer thread stores asynchronously).
+http_reply poll_until(std::uint16_t port, const std::string& target, const std::string& needle,
+                      const std::string& headers = "") {
+  http_reply r;
+  for (int i = 0; i < 100; ++i) {
+    r = request(port, "GET", target, headers);
+    if (r.status == 200 && r.body.find(needle) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return r;
+}
+
+std::uint64_t status_number(std::uint16_t port, const char* group, const char* name) {
+  auto r = request(port, "GET", "/status");
+  simdjson::dom::parser p;
+  std::uint64_t v = 0;
+  REQUIRE(p.parse(r.body)[group][name].get(v) == simdjson::SUCCESS);
+  return v;
+}
+
+std::vector<std::byte> spop_hello() {
+  std::vector<std::byte> out;
+  spop::encode_haproxy_hello(out, {.supported_versions = "2.0",
+                                   .max_frame_size = 16380,
+                                   .capabilities = "pipelining,async",
+                                   .engine_id = "e",
+                                   .healthcheck = false});
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("HTTP flags parse with their environment fallbacks", "[agent][http]") {
+  std::vector<std::string> args = {"hep",      "--api-token",
+                                   "t1",       "--ingest-token",
+                                   "t2",       "--max-request-bytes",
+                                   "4096",     "--http-request-timeout",
+                                   "2.5",      "--max-http-connections",
+                                   "7",        "--redact-json-field",
+                                   "password", "--redact-json-field",
+                                   "token"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  auto r = agent::parse_config(static_cast<int>(argv.size()), argv.data());
+  REQUIRE(std::holds_alternative<agent::config>(r));
+  const auto& c = std::get<agent::config>(r);
+  CHECK(c.api_token == "t1");
+  CHECK(c.ingest_token == "t2");
+  CHECK(c.max_request_bytes == 4096);
+  CHECK(c.http_request_timeout == 2.5);
+  CHECK(c.max_http_connections == 7);
+  CHECK(c.redact_json_fields == std::vector<std::string>{"password", "token"});
+
+  ::setenv("API_TOKEN", "from-env", 1);
+  ::setenv("REDACT_JSON_FIELDS", "a,b", 1);
+  std::vector<std::string> none = {"hep"};
+  std::vector<char*> argv2 = {none[0].data()};
+  auto e = agent::parse_config(1, argv2.data());
+  ::unsetenv("API_TOKEN");
+  ::unsetenv("REDACT_JSON_FIELDS");
+  REQUIRE(std::holds_alternative<agent::config>(e));
+  CHECK(std::get<agent::config>(e).api_token == "from-env");
+  CHECK(std::get<agent::config>(e).redact_json_fields == std::vector<std::string>{"a", "b"});
+  CHECK(std::get<agent::config>(e).max_request_bytes == 8u << 20);
+  CHECK(std::get<agent::config>(e).max_http_connections == 1024);
+}
+
+TEST_CASE("a legacy request half and a SPOP response half pair into one exchange",
+          "[agent][http]") {
+  running_agent a;
+  const std::string id = "mixed-0001";
+  auto r = request(
+      a.port(), "POST", "/http-events", "Content-Type: application/json\r\n",
+      R"({"type":"request","timestamp":)" + std::to_string(std::time(nullptr) - 1) +
+          R"(,"data":{"id":")" + id +
+          R"(","method":"POST","path":"/login","headers":{"Authorization":"Bearer x",)"
+          R"("Content-Type":"application/json"},"body":"{\"user\":\"u\",\"password\":\"p\"}"}})");
+  CHECK(r.status == 202);
+  CHECK(r.body == R"({"accepted":1})");
+
+  conn spop_c(a.app->spop_port());
+  spop_c.send(spop_hello());
+  std::vector<spop::kv> args = {{"unique_id", spop::make_string(id)},
+                                {"status", spop::make_int64(200)},
+                                {"version", spop::make_string("1.1")}};
+  spop::message m{"http-res", args};
+  std::vector<std::byte> n;
+  spop::encode_notify(n, 1, 1, std::span<const spop::message>(&m, 1));
+  spop_c.send(n);
+
+  auto got = poll_until(a.port(), "/events/" + id, "\"complete\":true");
+  REQUIRE(got.status == 200);
+  simdjson::dom::parser p;
+  auto doc = p.parse(got.body);
+  REQUIRE(doc.error() == simdjson::SUCCESS);
+  CHECK(std::string_view(doc["source"]) == "http");
+  CHECK(std::string_view(doc["request"]["path"]) == "/login");
+  CHECK(std::int64_t(doc["response"]["status"]) == 200);
+  // Default header redaction applies to legacy events too.
+  CHECK(got.body.find("Bearer x") == std::string::npos);
+  CHECK(std::uint64_t(doc["duration_us"]) > 0);
+
+  // The pairing delay and the ACK latency show up in /metrics.
+  auto metrics = request(a.port(), "GET", "/metrics");
+  CHECK(metrics.status == 200);
+  CHECK(metrics.body.find("hep_correlator_pair_delay_seconds_count 1\n") != std::string::npos);
+  CHECK(metrics.body.find("hep_spop_ack_latency_seconds_count 1\n") != std::string::npos);
+  CHECK(metrics.body.find("hep_api_ingest_events_total 1\n") != std::string::npos);
+  CHECK(a.stop() == 0);
+}
+
+TEST_CASE("redaction of JSON body fields masks them and lists body:<name>", "[agent][http]") {
+  running_agent a([](agent::config& c) { c.redact_json_fields = {"password"}; });
+  auto r = request(
+      a.port(), "POST", "/http-events", "Content-Type: application/x-ndjson\r\n",
+      R"({"type":"request","data":{"id":"r1","method":"POST","path":"/","headers":[["content-type","application/json"]],"body":"{\"password\":\"hunter2\"}"}})"
+      "\n"
+      R"({"type":"response","data":{"id":"r1","status":201,"headers":{"content-type":"application/json"},"body":"{\"ok\":true,\"password\":\"again\"}"}})"
+      "\n");
+  CHECK(r.status == 202);
+  auto got = poll_until(a.port(), "/events/r1", "\"id\":\"r1\"");
+  REQUIRE(got.status == 200);
+  CHECK(got.body.find("hunter2") == std::string::npos);
+  CHECK(got.body.find("again") == std::string::npos);
+  CHECK(got.body.find(R"(\"password\":\"[REDACTED]\")") != std::string::npos);
+  CHECK(got.body.find(R"("redacted":["body:password"])") != std::string::npos);
+  CHECK(a.stop() == 0);
+}
+
+TEST_CASE("GET /events.har streams chunks; tokens guard the API", "[agent][http]") {
+  running_agent a([](agent::config& c) {
+    c.api_token = "api-secret";
+    c.ingest_token = "ingest-secret";
+  });
+  std::string batch = "[";
+  for (int i = 0; i < 250; ++i) {
+    if (i > 0) batch += ',';
+    batch += R"({"type":"request","timestamp":1795830243,"data":{"id":"h)" + std::to_string(i) +
+             R"(","method":"GET","path":"/p/)" + std::to_string(i) + R"("}},)";
+    batch += R"({"type":"response","timestamp":1795830243.002,"data":{"id":"h)" +
+             std::to_string(i) + R"(","status":200,"body":"ok"}})";
+  }
+  batch += "]";
+  CHECK(request(a.port(), "POST", "/http-events", "Content-Type: application/json\r\n", batch)
+            .status == 401);
+  CHECK(request(a.port(), "POST", "/http-events",
+                "Content-Type: application/json\r\nAuthorization: Bearer api-secret\r\n", batch)
+            .status == 401);
+  auto ok =
+      request(a.port(), "POST", "/http-events",
+              "Content-Type: application/json\r\nAuthorization: Bearer ingest-secret\r\n", batch);
+  CHECK(ok.status == 202);
+  CHECK(ok.body == R"({"accepted":500})");
+
+  auto denied = request(a.port(), "GET", "/events.har");
+  CHECK(denied.status == 401);
+  CHECK(denied.head.find("WWW-Authenticate: Bearer") != std::string::npos);
+  CHECK(request(a.port(), "GET", "/status").status == 200);
+  CHECK(request(a.port(), "GET", "/healthz").status == 200);
+  CHECK(request(a.port(), "GET", "/readyz").status == 200);
+
+  const std::string auth = "Authorization: Bearer api-secret\r\n";
+  poll_until(a.port(), "/events?id=h0", "\"h0\"", auth);
+  http_reply har;
+  for (int i = 0; i < 100; ++i) {
+    har = request(a.port(), "GET", "/events.har", auth);
+    if (har.body.find("\"_id\":\"h0\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(har.status == 200);
+  CHECK(har.chunked);
+  CHECK(har.chunks >= 3);  // 250 entries, 100 per page
+  simdjson::dom::parser p;
+  auto doc = p.parse(har.body);
+  REQUIRE(doc.error() == simdjson::SUCCESS);
+  CHECK(doc["log"]["entries"].get_array().size() == 250);
+
+  // NDJSON over the wire, then keep-alive still works on the same connection.
+  conn c(a.port());
+  c.send("GET /events?limit=3&path=/p/1* HTTP/1.1\r\nHost: t\r\n" + auth +
+         "Accept: application/x-ndjson\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto nd = c.reply();
+  CHECK(nd.status == 200);
+  CHECK(nd.chunked);
+  CHECK(std::count(nd.body.begin(), nd.body.end(), '\n') == 3);
+  CHECK(nd.head.find("X-Next-Cursor: ") != std::string::npos);
+  CHECK(c.reply().status == 200);
+  CHECK(a.stop() == 0);
+}
+
+TEST_CASE("pipelined requests are answered in order, blocking ones included", "[agent][http]") {
+  running_agent a;
+  conn c(a.port());
+  c.send(
+      "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /events?limit=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /events/none HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /status HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK(c.reply().status == 200);
+  CHECK(c.reply().body == R"({"events":[],"next":null})");
+  CHECK(c.reply().status == 404);
+  CHECK(c.reply().body == R"({"error":"exchange not found"})");
+  CHECK(c.reply().body.starts_with("{\"status\":\"ok\""));
+  CHECK(a.stop() == 0);
+}
+
+TEST_CASE("413 over --max-request-bytes, 408 for a slow request", "[agent][http]") {
+  running_agent a([](agent::config& c) {
+    c.max_request_bytes = 2048;
+    c.http_request_timeout = 0.3;
+  });
+  auto big = request(a.port(), "POST", "/http-events", "Content-Type: application/json\r\n",
+                     std::string(4096, ' '));
+  CHECK(big.status == 413);
+
+  conn slow(a.port());
+  slow.send("GET /healthz HTTP/1.1\r\nHost: t\r\n");  // never finished
+  auto r = slow.reply();
+  CHECK(r.status == 408);
+  CHECK(r.head.find("Connection: close") != std::string::npos);
+  CHECK(slow.closed_by_peer());
+
+  // A keep-alive connection that sent a whole request and waits is not timed out.
+  conn idle(a.port());
+  idle.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK(idle.reply().status == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  idle.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK(idle.reply().status == 200);
+  CHECK(status_number(a.port(), "http", "timeouts") == 1);
+  CHECK(a.stop() == 0);
+}
+
+TEST_CASE("over --max-http-connections a connection is accepted and closed", "[agent][http]") {
+  running_agent a([](agent::config& c) { c.max_http_connections = 3; });
+  std::vector<std::unique_ptr<conn>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<conn>(a.port()));
+    held.back()->send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(held.back()->reply().status == 200);
+  }
+  conn extra(a.port());
+  CHECK(extra.closed_by_peer());
+  held.pop_back();
+  // Once one goes, a new client gets in (the close is seen by the loop shortly after).
+  http_reply r;
+  for (int i = 0; i < 50 && r.status != 200; ++i) {
+    conn again(a.port());
+    again.send("GET /status HTTP/1.1\r\nHost: t\r\n\r\n");
+    if (again.fill(200)) {
+      r = again.reply();
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  REQUIRE(r.status == 200);
+  simdjson::dom::parser p;
+  CHECK(std::uint64_t(p.parse(r.body)["http"]["rejected_connections"]) >= 1);
+  CHECK(a.stop() == 0);
+}
+
+TEST_CASE("1,000 concurrent keep-alive clients are all served, twice", "[agent][http]") {
+  running_agent a;
+  constexpr int clients = 1000;
+  std::vector<std::unique_ptr<conn>> cs;
+  cs.reserve(clients);
+  for (int i = 0; i < clients; ++i) cs.push_back(std::make_unique<conn>(a.port()));
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < clients; ++i) {
+      cs[static_cast<std::size_t>(i)]->send(
+          i % 2 == 0 ? "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+                     : "GET /events?limit=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    }
+    int ok = 0;
+    for (int i = 0; i < clients; ++i) {
+      auto r = cs[static_cast<std::size_t>(i)]->reply();
+      if (r.status == 200 && r.head.find("Connection: keep-alive") != std::string::npos) ++ok;
+    }
+    CHECK(ok == clients);
+  }
+  CHECK(status_number(a.port(), "http", "connections_active") >= clients);
+  cs.clear();
+  CHECK(a.stop() == 0);
+}
