@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared helpers of the bench scripts (sourced). Everything started is recorded in PIDS and
+# stopped by PID (TERM, then KILL) by bench_cleanup; nothing is killed by name.
+
+PIDS=()
+
+bench_log() { printf '%s: %s\n' "${BENCH_NAME:-bench}" "$*" >&2; }
+bench_die() { bench_log "FAIL: $*"; exit 1; }
+
+# stop_pid PID [SECONDS]: TERM, wait up to SECONDS (default 5), then KILL; reaps it.
+stop_pid() {
+    local pid=$1 n=$(( ${2:-5} * 10 ))
+    kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    for _ in $(seq 1 "$n"); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+bench_cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do stop_pid "$p" 3; done
+    PIDS=()
+}
+
+# free_ports N: N distinct free TCP ports on 127.0.0.1.
+free_ports() {
+    python3 -c '
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])
+' "$1"
+}
+
+# wait_http NAME PID URL SECONDS: until URL answers (any HTTP status); fails if PID dies.
+wait_http() {
+    local name=$1 pid=$2 url=$3 n=$(( $4 * 10 ))
+    for _ in $(seq 1 "$n"); do
+        kill -0 "$pid" 2>/dev/null || bench_die "$name exited early"
+        curl -sS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    bench_die "$name not ready after $4 s ($url)"
+}
+
+# cpu_s PID: utime+stime of PID (all its threads) in seconds, from /proc/PID/stat.
+cpu_s() {
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# ctx_switches PID: voluntary + involuntary context switches of all threads of PID.
+ctx_switches() {
+    cat /proc/"$1"/task/*/status 2>/dev/null |
+        awk '/^(voluntary|nonvoluntary)_ctxt_switches/{s+=$2} END{print s+0}'
+}
+
+# syscalls PID: read + write system calls made by PID so far (/proc/PID/io syscr + syscw).
+syscalls() {
+    awk '/^sysc[rw]:/{s+=$2} END{print s+0}' "/proc/$1/io" 2>/dev/null || echo 0
+}
+
+# rss_kb PID: "VmRSS VmHWM" in kB.
+rss_kb() {
+    awk '/^VmRSS/{r=$2} /^VmHWM/{h=$2} END{print r+0, h+0}' "/proc/$1/status" 2>/dev/null || echo "0 0"
+}
+
+# status_field URL GROUP KEY: one counter of the agent's GET /status (empty if unreachable).
+status_field() {
+    curl -sS --max-time 5 "$1/status" 2>/dev/null |
+        python3 -c 'import json,sys
+try:
+    d = json.load(sys.stdin); print(d[sys.argv[1]][sys.argv[2]])
+except Exception:
+    print("")' "$2" "$3"
+}
+
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+
+# summary_field LINE KEY: value of key=value in a SUMMARY/RESULT line.
+kv() { printf '%s\n' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1==k{print $2; exit}'; }
