@@ -12,7 +12,7 @@
 # Env: OUT (default /tmp/hep-bench/run-<time>), SKIP_BUILD=1, QUICK=1 (1 rep, short runs),
 #      REPS, DURATION (passed on), STEPS="micro disk load e2e legacy profile".
 # Needs: cmake, ninja, g++, libbenchmark-dev, libuv1-dev, haproxy, wrk, node, valgrind, curl,
-# python3 (scripts/deps.sh installs the project's; `apt-get install wrk valgrind` the rest).
+# python3: `scripts/deps.sh --with-bench` installs them all (run first below).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -24,6 +24,8 @@ export REPS=${REPS:-3} DURATION=${DURATION:-10}
 log() { printf 'run: %s\n' "$*" >&2; }
 cmd() { printf '%s\n' "$*" >>"$OUT/commands.txt"; }
 : >"$OUT/commands.txt"
+
+bash "$ROOT/scripts/deps.sh" --with-bench || { log "installing dependencies failed"; exit 1; }
 
 BIN=$OUT/bin
 mkdir -p "$BIN"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package the project needs to build, test and run.
 # Idempotent: when everything is already installed it only checks and returns (well under 1 s).
-# Usage: scripts/deps.sh [--with-fuzz]   (root, or sudo available)
+# Usage: scripts/deps.sh [--with-fuzz] [--with-bench]   (root, or sudo available)
 set -euo pipefail
 
 packages=(
@@ -18,6 +18,10 @@ packages=(
 if [[ " $* " == *" --with-fuzz "* ]]; then
   # libFuzzer and the sanitizer runtimes come with clang's runtime package
   packages+=(clang libclang-rt-14-dev)
+fi
+if [[ " $* " == *" --with-bench "* ]]; then
+  # bench/: Google Benchmark, wrk, callgrind, and Node.js for the seed stand-in
+  packages+=(libbenchmark-dev wrk valgrind nodejs)
 fi
 
 missing=()
