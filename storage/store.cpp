@@ -504,6 +504,7 @@ store::store(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
 store::~store() { close(); }
 
 bool store::submit(correlate::exchange&& x) {
+  bool was_empty = false;
   {
     std::lock_guard lk(impl_->queue_mu_);
     if (impl_->closed_) return false;
@@ -511,12 +512,15 @@ bool store::submit(correlate::exchange&& x) {
       impl_->dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
+    was_empty = impl_->queue_.empty();
     impl_->queue_.push_back(std::move(x));
     ++impl_->enqueued_;
     impl_->queue_depth_.store(impl_->queue_.size(), std::memory_order_relaxed);
   }
   impl_->submitted_.fetch_add(1, std::memory_order_relaxed);
-  impl_->queue_cv_.notify_one();
+  // The writer only sleeps on an empty queue, so only the push that ends emptiness needs to
+  // wake it; later pushes join the batch it takes (one futex wake per batch, not per pair).
+  if (was_empty) impl_->queue_cv_.notify_one();
   return true;
 }
 
