@@ -3,6 +3,7 @@
 // The real agent on a real loop, on 127.0.0.1 with ports chosen by the kernel, talked to with
 // plain blocking sockets (with timeouts) from the test thread.
 #include "agent/app.h"
+#include "test/common/temp_dir.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,18 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("hep-agent-test-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using hep_test::temp_dir;
 
 class client {
  public:
@@ -141,7 +131,7 @@ struct running_agent {
   running_agent() {
     cfg.spop_listen = {"127.0.0.1", 0};
     cfg.http_listen = {"127.0.0.1", 0};
-    cfg.data_dir = dir.path.string();
+    cfg.data_dir = dir.path().string();
     agent::log::set_level(agent::log::level::error);
     app = std::make_unique<agent::app>(cfg);
     thread = std::thread([this] { rc = app->run(); });
@@ -367,7 +357,7 @@ TEST_CASE("stopping stores halves still waiting as incomplete", "[agent]") {
     CHECK(a.rc == 0);
     // Reopen the same data dir: the half is there, incomplete.
     agent::config cfg = a.cfg;
-    cfg.data_dir = a.dir.path.string();
+    cfg.data_dir = a.dir.path().string();
     agent::app again(cfg);
     auto again_port = again.http_port();
     std::thread t([&] { again.run(); });
@@ -434,7 +424,7 @@ TEST_CASE("with --kafka-brokers, every stored exchange is also delivered to Kafk
   agent::config cfg;
   cfg.spop_listen = {"127.0.0.1", 0};
   cfg.http_listen = {"127.0.0.1", 0};
-  cfg.data_dir = dir.path.string();
+  cfg.data_dir = dir.path().string();
   // librdkafka's mock cluster, started inside the producer: real Kafka protocol over loopback.
   cfg.kafka_brokers = "mock";
   cfg.kafka_options = {"test.mock.num.brokers=3"};

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "agent/app.h"
+#include "test/common/temp_dir.h"
 #include "agent/config.h"
 #include "spop/decoder.h"
 #include "spop/encoder.h"
@@ -30,18 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("hep-http-test-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using hep_test::temp_dir;
 
 int connect_to(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -167,7 +157,7 @@ struct running_agent {
   explicit running_agent(void (*tweak)(agent::config&) = nullptr) {
     cfg.spop_listen = {"127.0.0.1", 0};
     cfg.http_listen = {"127.0.0.1", 0};
-    cfg.data_dir = dir.path.string();
+    cfg.data_dir = dir.path().string();
     if (tweak) tweak(cfg);
     agent::log::set_level(agent::log::level::error);
     app = std::make_unique<agent::app>(cfg);

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+
+#include "test/common/temp_dir.h"
 #include <vector>
 
 namespace api_test {
@@ -81,24 +83,6 @@ inline std::string strip_comments(std::string_view text) {
   return out;
 }
 
-// mkdtemp() under the system temp directory; removed with everything in it by the destructor.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "hep-api-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::system_error(errno, std::generic_category());
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using hep_test::temp_dir;
 
 }  // namespace api_test

@@ -11,29 +11,13 @@
 #include <string_view>
 #include <system_error>
 
+#include "test/common/temp_dir.h"
+
 #include "correlate/types.h"
 
 namespace storage_test {
 
-// mkdtemp() under the system temp directory; removed with everything in it by the destructor.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "hep-storage-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::system_error(errno, std::generic_category());
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using hep_test::temp_dir;
 
 // RFC 4648 base64 with padding; returns false on any malformed input.
 inline bool base64_decode(std::string_view in, std::string& out) {
