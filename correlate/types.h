@@ -93,6 +93,14 @@ struct exchange {
   std::int64_t duration_us = -1;  // -1 when unknown (incomplete exchange)
   std::vector<std::string> redacted;  // lower-case names of headers whose values were masked
   std::vector<extra_field> extra;
+
+  // Rough heap footprint, used for the storage queue's byte cap.
+  std::size_t approx_bytes() const;
 };
+
+// Rough heap footprints of the parts (what the owning string and vector capacities hold).
+std::size_t approx_bytes(const request_half& r);
+std::size_t approx_bytes(const response_half& r);
+std::size_t approx_bytes(const std::vector<extra_field>& extra);
 
 }  // namespace correlate

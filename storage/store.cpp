@@ -4,21 +4,20 @@
 // - Queue: a vector guarded by queue_mu_. The writer swaps the whole vector out per batch,
 //   serialises it into one buffer and issues one write() (two when the batch crosses a
 //   rotation).
-// - Index (index_mu_, a shared_mutex): `entries_` holds one 24-byte `entry` per stored line,
-//   in seq order (entries_[i] has seq i + 1, so seqs are dense and need no storage), and
-//   `newest_by_hash_` maps a 64-bit hash of the exchange id to the newest seq with that hash
-//   (~40 bytes per distinct id: a 32-byte node plus a bucket pointer). Entries with the same
-//   hash are chained through `entry::prev_same_hash`, and get() checks the id it reads back, so
-//   hash collisions cost a pread, never a wrong answer. No id bytes are kept in memory.
-//   The writer holds the lock exclusively only to append entries after a successful write;
-//   readers hold it shared only to copy what they need, and pread outside it.
-// - Segments: every segment keeps one O_RDONLY descriptor open for its lifetime in the store
-//   (readers pread from it); the segment being written also has an O_WRONLY|O_APPEND
-//   descriptor owned by the writer thread. Readers hold a shared_ptr to the segment while they
-//   read, so a future retention pass can drop segments without pulling a descriptor from under
-//   a pread.
-// - Seqs are assigned in file order at recovery (segments sorted by their number, lines in
-//   order), so cursors stay valid across a restart as long as no segment was removed.
+// - Segments (`segments_`, oldest first, guarded by index_mu_, a shared_mutex): each one owns
+//   its index: `lines` (offset and length of every line, 8 bytes) and `hashes` (a 64-bit hash
+//   of each line's exchange id). When a segment is sealed (closed for writing) the writer adds
+//   `by_hash`, the line numbers sorted by hash, so get() does one binary search per segment;
+//   the one active segment is searched linearly, newest line first. A sealed segment's index
+//   never changes again and is read without the lock. get() checks the id it reads back, so a
+//   hash collision costs a pread, never a wrong answer. No id bytes are kept in memory.
+// - The writer holds the lock exclusively only to append to the active segment's index after
+//   a successful write, to add or seal a segment, and to drop segments for retention; readers
+//   hold it shared only to copy what they need, and pread outside it. Every segment keeps one
+//   O_RDONLY descriptor open for its lifetime; readers hold a shared_ptr to the segment while
+//   they read, so retention can unlink a segment without pulling a descriptor from under a
+//   pread. The active segment also has an O_WRONLY|O_APPEND descriptor owned by the writer.
+// - Keys (cursors) are (segment number << 32) | (line + 1), see store.h.
 #include "storage/store.h"
 
 #include <fcntl.h>
@@ -40,7 +39,6 @@
 #include <shared_mutex>
 #include <stdexcept>
 #include <thread>
-#include <unordered_map>
 
 #include "storage/json.h"
 
@@ -52,32 +50,66 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-struct segment_file {
+struct line_loc {
+  std::uint32_t offset;  // of the line in its segment
+  std::uint32_t length;  // of the line without its '\n'
+};
+
+constexpr std::uint64_t max_segment_bytes = 1ull << 30;  // keeps offsets in 32 bits
+constexpr std::uint64_t line_mask = 0xffffffffull;
+
+struct segment {
   fs::path path;
   std::uint64_t number = 0;  // the <seq> of the file name
   int fd = -1;               // O_RDONLY, shared by all readers (pread)
 
-  segment_file(fs::path p, std::uint64_t n, int f) : path(std::move(p)), number(n), fd(f) {}
-  ~segment_file() {
+  // Index. While the segment is active the writer appends under index_mu_ (exclusive) and
+  // readers copy under index_mu_ (shared); once `sealed` it never changes again.
+  std::vector<line_loc> lines;
+  std::vector<std::uint64_t> hashes;   // hashes[i]: id hash of line i
+  std::vector<std::uint32_t> by_hash;  // sealed only: line numbers ordered by (hash, line)
+  bool sealed = false;
+  std::uint64_t bytes = 0;        // whole lines
+  std::int64_t last_write_s = 0;  // unix time of the newest line (mtime at recovery)
+
+  segment(fs::path p, std::uint64_t n, int f) : path(std::move(p)), number(n), fd(f) {}
+  ~segment() {
     if (fd >= 0) ::close(fd);
   }
-  segment_file(const segment_file&) = delete;
-  segment_file& operator=(const segment_file&) = delete;
+  segment(const segment&) = delete;
+  segment& operator=(const segment&) = delete;
+
+  std::uint64_t key(std::size_t line) const { return (number << 32) | (line + 1); }
+
+  std::size_t index_bytes() const {
+    return lines.capacity() * sizeof(line_loc) + hashes.capacity() * sizeof(std::uint64_t) +
+           by_hash.capacity() * sizeof(std::uint32_t);
+  }
+
+  // Builds by_hash; called by the writer (or recovery) before the segment is shared as sealed.
+  std::vector<std::uint32_t> sorted_by_hash() const {
+    std::vector<std::uint32_t> order(hashes.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
+    std::sort(order.begin(), order.end(), [this](std::uint32_t a, std::uint32_t b) {
+      return hashes[a] != hashes[b] ? hashes[a] < hashes[b] : a < b;
+    });
+    return order;
+  }
 };
 
-struct entry {
-  std::uint64_t offset;          // of the line in its segment
-  std::uint64_t prev_same_hash;  // seq of the previous line whose id hashes the same, 0: none
-  std::uint32_t segment;         // index into impl::segments_
-  std::uint32_t length;          // of the line without its '\n'
-};
-static_assert(sizeof(entry) == 24);
+using segment_ptr = std::shared_ptr<segment>;
 
 std::uint64_t id_hash(std::string_view id) {
   if (is_utf8(id)) return std::hash<std::string_view>{}(id);
   std::string valid;
   append_valid_utf8(id, valid);
   return std::hash<std::string_view>{}(valid);
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // The "id" of one line, unescaped; the view lives in `parser` until its next iterate().
@@ -126,8 +158,17 @@ std::optional<std::uint64_t> segment_number(std::string_view name) {
 
 }  // namespace
 
+std::optional<fsync_policy> parse_fsync_policy(std::string_view s) {
+  if (s == "none") return fsync_policy::none;
+  if (s == "interval") return fsync_policy::interval;
+  if (s == "always") return fsync_policy::always;
+  return std::nullopt;
+}
+
 struct store::impl {
-  explicit impl(config c) : cfg_(std::move(c)), segments_dir_(cfg_.data_dir / "segments") {}
+  explicit impl(config c) : cfg_(std::move(c)), segments_dir_(cfg_.data_dir / "segments") {
+    cfg_.segment_bytes = std::clamp<std::uint64_t>(cfg_.segment_bytes, 1, max_segment_bytes);
+  }
 
   config cfg_;
   fs::path segments_dir_;
@@ -137,6 +178,7 @@ struct store::impl {
   std::condition_variable queue_cv_;  // wakes the writer
   std::condition_variable done_cv_;   // wakes flush()
   std::vector<correlate::exchange> queue_;
+  std::uint64_t queued_bytes_ = 0;
   bool closed_ = false;  // submit() refuses
   bool stop_ = false;    // the writer drains and exits
   bool paused_ = false;  // test seam
@@ -148,16 +190,15 @@ struct store::impl {
   std::mutex close_mu_;
   std::thread writer_;
 
-  // The index, guarded by index_mu_.
+  // The segments, oldest first, guarded by index_mu_.
   mutable std::shared_mutex index_mu_;
-  std::vector<std::shared_ptr<const segment_file>> segments_;
-  std::deque<entry> entries_;  // seq s is entries_[s - 1]
-  std::unordered_map<std::uint64_t, std::uint64_t> newest_by_hash_;
+  std::deque<segment_ptr> segments_;
 
   // Writer-thread state (set up by the constructor before the thread starts).
   int write_fd_ = -1;
-  std::uint32_t write_segment_ = 0;
-  std::uint64_t write_size_ = 0;  // bytes of whole lines in the current segment
+  segment_ptr active_;  // the segment write_fd_ appends to
+  steady::time_point active_since_;
+  std::uint64_t write_size_ = 0;  // bytes of whole lines in the active segment
   std::uint64_t next_segment_number_ = 1;
   bool dirty_ = false;  // written but not fsynced
   steady::time_point dirty_since_;
@@ -173,22 +214,25 @@ struct store::impl {
   std::atomic<bool> write_ok_{true};  // the last write_out() succeeded
 
   std::atomic<std::uint64_t> submitted_{0}, dropped_{0}, stored_{0}, bytes_written_{0},
-      write_errors_{0}, segments_created_{0}, queue_depth_{0}, indexed_{0};
+      write_errors_{0}, segments_created_{0}, rotations_{0}, deleted_segments_{0},
+      deleted_records_{0}, deleted_bytes_{0}, fsyncs_{0}, queue_depth_{0}, queue_bytes_{0},
+      indexed_{0}, stored_bytes_{0}, live_segments_{0}, index_bytes_{0};
 
   void recover();
   void recover_segment(const fs::path& path, std::uint64_t number, simdjson::ondemand::parser& od,
                        simdjson::dom::parser& dom);
   void run();
+  steady::time_point next_wake(steady::time_point now) const;
   void write_batch(std::vector<correlate::exchange>& batch);
   void write_out();
   bool write_all(const char* p, std::size_t n);
   bool open_segment();
   void close_segment();
   void sync();
-  void add_entries();
-  std::optional<std::string> read_line(const entry& e,
-                                       const std::shared_ptr<const segment_file>& seg,
-                                       std::size_t padding) const;
+  void add_lines();
+  void enforce_retention();
+  void update_gauges();  // index_mu_ held (either way)
+  std::vector<segment_ptr> snapshot() const;
 };
 
 // ---- recovery ----
@@ -222,7 +266,8 @@ void store::impl::recover() {
     next_segment_number_ = std::max(next_segment_number_, number + 1);
     recover_segment(path, number, od, dom);
   }
-  indexed_ = entries_.size();
+  std::unique_lock lk(index_mu_);
+  update_gauges();
 }
 
 void store::impl::recover_segment(const fs::path& path, std::uint64_t number,
@@ -246,8 +291,8 @@ void store::impl::recover_segment(const fs::path& path, std::uint64_t number,
 
   // Index every whole line; a tail without '\n', or a last line that is not JSON, is what a
   // crash mid-write leaves behind and is cut.
-  std::vector<entry> found;
-  std::vector<std::uint64_t> hashes;
+  auto seg = std::make_shared<segment>(path, number, -1);
+  seg->last_write_s = st.st_mtim.tv_sec;
   std::size_t pos = 0;
   std::size_t good = 0;  // end of the last line we keep
   while (pos < size) {
@@ -264,11 +309,13 @@ void store::impl::recover_segment(const fs::path& path, std::uint64_t number,
     }
     if (!keep) break;
     good = end + 1;
-    if (auto id = extract_id(od, line, capacity); id && line.size() <= UINT32_MAX) {
-      found.push_back(entry{pos, 0, 0, static_cast<std::uint32_t>(line.size())});
-      hashes.push_back(std::hash<std::string_view>{}(*id));
-    }
     // Lines in the middle that are not ours are skipped, not cut: what follows is good.
+    if (auto id = extract_id(od, line, capacity);
+        id && pos <= line_mask && line.size() <= line_mask) {
+      seg->lines.push_back(
+          line_loc{static_cast<std::uint32_t>(pos), static_cast<std::uint32_t>(line.size())});
+      seg->hashes.push_back(std::hash<std::string_view>{}(*id));
+    }
     pos = end + 1;
   }
   if (good != size) {
@@ -280,29 +327,41 @@ void store::impl::recover_segment(const fs::path& path, std::uint64_t number,
     }
   }
   ::close(fd);
-  if (found.empty()) return;
+  if (seg->lines.empty()) {
+    // Nothing of ours: an empty file (a segment whose first write failed) is removed.
+    if (good == 0) {
+      std::error_code ec;
+      fs::remove(path, ec);
+    }
+    return;
+  }
 
-  const int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (rfd < 0) {
+  seg->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (seg->fd < 0) {
     throw std::runtime_error(
         fmt::format("storage: cannot open {}: {}", path.native(), std::strerror(errno)));
   }
-  const auto segment = static_cast<std::uint32_t>(segments_.size());
-  segments_.push_back(std::make_shared<const segment_file>(path, number, rfd));
-  for (std::size_t i = 0; i < found.size(); ++i) {
-    entry e = found[i];
-    e.segment = segment;
-    const std::uint64_t seq = entries_.size() + 1;
-    auto [it, inserted] = newest_by_hash_.try_emplace(hashes[i], seq);
-    if (!inserted) {
-      e.prev_same_hash = it->second;
-      it->second = seq;
-    }
-    entries_.push_back(e);
-  }
+  seg->bytes = good;
+  seg->lines.shrink_to_fit();
+  seg->hashes.shrink_to_fit();
+  seg->by_hash = seg->sorted_by_hash();
+  seg->sealed = true;
+  segments_.push_back(std::move(seg));
 }
 
 // ---- writer thread ----
+
+steady::time_point store::impl::next_wake(steady::time_point now) const {
+  auto wake = steady::time_point::max();
+  if (dirty_ && cfg_.fsync == fsync_policy::interval) {
+    wake = dirty_since_ + std::chrono::milliseconds(std::max(cfg_.flush_interval_ms, 0));
+  }
+  // Age limits are checked once a second; they are in seconds at best.
+  if (cfg_.retention_age.count() > 0 || (cfg_.segment_age.count() > 0 && active_)) {
+    wake = std::min(wake, now + std::chrono::seconds(1));
+  }
+  return wake;
+}
 
 void store::impl::run() {
   std::vector<correlate::exchange> batch;
@@ -316,28 +375,41 @@ void store::impl::run() {
       const auto ready = [this] {
         return stop_ || (!paused_ && (!queue_.empty() || flush_requested_));
       };
-      if (dirty_) {
-        queue_cv_.wait_until(lk, dirty_since_ + interval, ready);
-      } else {
+      const auto wake = next_wake(steady::now());
+      if (wake == steady::time_point::max()) {
         queue_cv_.wait(lk, ready);
+      } else {
+        queue_cv_.wait_until(lk, wake, ready);
       }
       stopping = stop_;
       if (stopping || !paused_) {
         batch.swap(queue_);
         queue_depth_ = 0;
+        queued_bytes_ = 0;
+        queue_bytes_ = 0;
         do_sync = flush_requested_ || stopping;
         flush_requested_ = false;
       }
+    }
+    if (active_ && cfg_.segment_age.count() > 0 &&
+        steady::now() - active_since_ >= cfg_.segment_age) {
+      close_segment();
+      rotations_.fetch_add(1, std::memory_order_relaxed);
     }
     if (!batch.empty()) {
       taken += batch.size();
       write_batch(batch);
       batch.clear();
     }
-    if (dirty_ && (do_sync || steady::now() >= dirty_since_ + interval)) sync();
+    if (dirty_ &&
+        (do_sync || cfg_.fsync == fsync_policy::always ||
+         (cfg_.fsync == fsync_policy::interval && steady::now() >= dirty_since_ + interval))) {
+      sync();
+    }
     if (stopping) close_segment();
+    enforce_retention();
     std::lock_guard lk(queue_mu_);
-    if (!dirty_) synced_ = taken;
+    if (!dirty_ || cfg_.fsync == fsync_policy::none) synced_ = taken;
     if (stopping) writer_done_ = true;
     done_cv_.notify_all();
     if (stopping) return;
@@ -349,7 +421,7 @@ void store::impl::write_batch(std::vector<correlate::exchange>& batch) {
     const std::size_t start = buf_.size();
     append_json_line(x, buf_);
     const std::size_t length = buf_.size() - start - 1;
-    if (length > UINT32_MAX) {
+    if (length > line_mask) {
       // Cannot happen with capped bodies; an index entry could not address it.
       buf_.resize(start);
       write_errors_.fetch_add(1, std::memory_order_relaxed);
@@ -358,7 +430,10 @@ void store::impl::write_batch(std::vector<correlate::exchange>& batch) {
     pending_.push_back(pending{start, static_cast<std::uint32_t>(length), id_hash(x.id)});
     if (write_size_ + buf_.size() >= cfg_.segment_bytes) {
       write_out();
-      close_segment();  // the next line goes to a new segment
+      if (write_fd_ >= 0) {
+        close_segment();  // the next line goes to a new segment
+        rotations_.fetch_add(1, std::memory_order_relaxed);
+      }
     }
   }
   write_out();
@@ -390,17 +465,15 @@ void store::impl::write_out() {
     // Cut any partial line so the segment stays whole lines; if even that fails, leave the
     // segment (recovery cuts its tail) and start a new one on the next write.
     if (write_fd_ >= 0 && ::ftruncate(write_fd_, static_cast<off_t>(write_size_)) != 0) {
-      ::close(write_fd_);
-      write_fd_ = -1;
+      close_segment();
     }
     write_errors_.fetch_add(pending_.size(), std::memory_order_relaxed);
     write_ok_.store(false, std::memory_order_relaxed);
   } else {
     write_ok_.store(true, std::memory_order_relaxed);
-    add_entries();
+    add_lines();
     stored_.fetch_add(pending_.size(), std::memory_order_relaxed);
     bytes_written_.fetch_add(buf_.size(), std::memory_order_relaxed);
-    write_size_ += buf_.size();
     if (!dirty_) {
       dirty_ = true;
       dirty_since_ = steady::now();
@@ -410,19 +483,31 @@ void store::impl::write_out() {
   buf_.clear();
 }
 
-void store::impl::add_entries() {
+void store::impl::add_lines() {
+  const std::int64_t now = unix_now();
   std::unique_lock lk(index_mu_);
+  segment& seg = *active_;
   for (const auto& p : pending_) {
-    const std::uint64_t seq = entries_.size() + 1;
-    entry e{write_size_ + p.offset, 0, write_segment_, p.length};
-    auto [it, inserted] = newest_by_hash_.try_emplace(p.hash, seq);
-    if (!inserted) {
-      e.prev_same_hash = it->second;
-      it->second = seq;
-    }
-    entries_.push_back(e);
+    seg.lines.push_back(line_loc{static_cast<std::uint32_t>(write_size_ + p.offset), p.length});
+    seg.hashes.push_back(p.hash);
   }
-  indexed_.store(entries_.size(), std::memory_order_relaxed);
+  write_size_ += buf_.size();
+  seg.bytes = write_size_;
+  seg.last_write_s = now;
+  update_gauges();
+}
+
+void store::impl::update_gauges() {
+  std::uint64_t lines = 0, bytes = 0, index = 0;
+  for (const auto& s : segments_) {
+    lines += s->lines.size();
+    bytes += s->bytes;
+    index += s->index_bytes();
+  }
+  indexed_.store(lines, std::memory_order_relaxed);
+  stored_bytes_.store(bytes, std::memory_order_relaxed);
+  live_segments_.store(segments_.size(), std::memory_order_relaxed);
+  index_bytes_.store(index + segments_.size() * sizeof(segment), std::memory_order_relaxed);
 }
 
 bool store::impl::open_segment() {
@@ -449,11 +534,13 @@ bool store::impl::open_segment() {
     ::fsync(dfd);
     ::close(dfd);
   }
-  auto seg = std::make_shared<const segment_file>(std::move(path), number, rfd);
+  active_ = std::make_shared<segment>(std::move(path), number, rfd);
+  active_->last_write_s = now;
+  active_since_ = steady::now();
   {
     std::unique_lock lk(index_mu_);
-    write_segment_ = static_cast<std::uint32_t>(segments_.size());
-    segments_.push_back(std::move(seg));
+    segments_.push_back(active_);
+    update_gauges();
   }
   write_fd_ = wfd;
   write_size_ = 0;
@@ -463,25 +550,86 @@ bool store::impl::open_segment() {
 
 void store::impl::sync() {
   // A failed fsync is not retried: the lines are in the page cache and counted as stored.
-  if (write_fd_ >= 0) ::fdatasync(write_fd_);
+  if (write_fd_ >= 0 && cfg_.fsync != fsync_policy::none) {
+    ::fdatasync(write_fd_);
+    fsyncs_.fetch_add(1, std::memory_order_relaxed);
+  }
   dirty_ = false;
 }
 
 void store::impl::close_segment() {
   if (write_fd_ < 0) return;
-  sync();
+  if (cfg_.fsync == fsync_policy::none) {
+    ::fdatasync(write_fd_);  // a closed segment is always on disk
+    fsyncs_.fetch_add(1, std::memory_order_relaxed);
+    dirty_ = false;
+  } else {
+    sync();
+  }
   ::close(write_fd_);
   write_fd_ = -1;
+  // Only the writer changes `hashes`, so it may read them without the lock.
+  auto order = active_->sorted_by_hash();
+  {
+    std::unique_lock lk(index_mu_);
+    active_->lines.shrink_to_fit();
+    active_->hashes.shrink_to_fit();
+    active_->by_hash = std::move(order);
+    active_->sealed = true;
+    // A segment that never got a line (its first write failed) is not worth keeping.
+    if (active_->lines.empty()) {
+      std::erase(segments_, active_);
+      std::error_code ec;
+      fs::remove(active_->path, ec);
+    }
+    update_gauges();
+  }
+  active_.reset();
+  enforce_retention();
+}
+
+void store::impl::enforce_retention() {
+  const bool by_bytes = cfg_.retention_bytes > 0;
+  const bool by_age = cfg_.retention_age.count() > 0;
+  if (!by_age &&
+      (!by_bytes || stored_bytes_.load(std::memory_order_relaxed) <= cfg_.retention_bytes)) {
+    return;
+  }
+  const std::int64_t cutoff = unix_now() - cfg_.retention_age.count();
+  std::vector<segment_ptr> removed;
+  {
+    std::unique_lock lk(index_mu_);
+    std::uint64_t total = 0;
+    for (const auto& s : segments_) total += s->bytes;
+    // Oldest first; the active segment is never deleted (it rotates by size and age).
+    while (!segments_.empty() && segments_.front() != active_) {
+      const segment& oldest = *segments_.front();
+      const bool over = by_bytes && total > cfg_.retention_bytes;
+      const bool old = by_age && oldest.last_write_s < cutoff;
+      if (!over && !old) break;
+      total -= oldest.bytes;
+      removed.push_back(std::move(segments_.front()));
+      segments_.pop_front();
+    }
+    if (removed.empty()) return;
+    update_gauges();
+  }
+  // Readers that still hold a segment keep its descriptor; unlinking is safe under them.
+  for (const auto& s : removed) {
+    std::error_code ec;
+    fs::remove(s->path, ec);
+    fs::remove(s->path.parent_path(), ec);  // the day directory, once empty; fails otherwise
+    deleted_segments_.fetch_add(1, std::memory_order_relaxed);
+    deleted_records_.fetch_add(s->lines.size(), std::memory_order_relaxed);
+    deleted_bytes_.fetch_add(s->bytes, std::memory_order_relaxed);
+  }
 }
 
 // ---- readers ----
 
-std::optional<std::string> store::impl::read_line(const entry& e,
-                                                  const std::shared_ptr<const segment_file>& seg,
-                                                  std::size_t padding) const {
-  std::string line(e.length + padding, '\0');
-  if (!read_all(seg->fd, line.data(), e.length, e.offset)) return std::nullopt;
-  return line;
+std::vector<segment_ptr> store::impl::snapshot() const {
+  std::shared_lock lk(index_mu_);
+  return {segments_.begin(), segments_.end()};
 }
 
 // ---- store ----
@@ -498,24 +646,30 @@ store::store(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
                                          impl_->segments_dir_.native(), std::strerror(errno)));
   }
   impl_->recover();
+  impl_->enforce_retention();
   impl_->writer_ = std::thread([p = impl_.get()] { p->run(); });
 }
 
 store::~store() { close(); }
 
 bool store::submit(correlate::exchange&& x) {
+  const std::uint64_t bytes = x.approx_bytes();
   bool was_empty = false;
   {
     std::lock_guard lk(impl_->queue_mu_);
     if (impl_->closed_) return false;
-    if (impl_->queue_.size() >= impl_->cfg_.queue_capacity) {
+    // One exchange larger than the byte cap is still taken into an empty queue.
+    if (impl_->queue_.size() >= impl_->cfg_.queue_capacity ||
+        (!impl_->queue_.empty() && impl_->queued_bytes_ + bytes > impl_->cfg_.queue_bytes)) {
       impl_->dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
     was_empty = impl_->queue_.empty();
     impl_->queue_.push_back(std::move(x));
+    impl_->queued_bytes_ += bytes;
     ++impl_->enqueued_;
     impl_->queue_depth_.store(impl_->queue_.size(), std::memory_order_relaxed);
+    impl_->queue_bytes_.store(impl_->queued_bytes_, std::memory_order_relaxed);
   }
   impl_->submitted_.fetch_add(1, std::memory_order_relaxed);
   // The writer only sleeps on an empty queue, so only the push that ends emptiness needs to
@@ -545,52 +699,72 @@ void store::flush() {
 }
 
 query_result store::query(const storage::query& q) const {
-  struct pick {
-    entry e;
-    std::uint64_t seq;
-    std::shared_ptr<const segment_file> seg;
-  };
   query_result r;
   if (q.limit == 0) return r;
-  // Candidates are copied out of the index in batches under the shared lock and read without
-  // it; without a matcher, one batch of `limit` is the whole page.
+  // Lines of one segment are contiguous on disk, so a run of them is read with one pread:
+  // the `limit` newest without a matcher, up to chunk_bytes at a time with one.
+  constexpr std::uint64_t chunk_bytes = 1u << 20;
+  const std::uint64_t before = q.before.value_or(UINT64_MAX);
+  const std::uint64_t before_segment = before >> 32;
   const std::size_t padding = q.match ? simdjson::SIMDJSON_PADDING : 0;
-  const std::size_t batch = q.match ? std::max<std::size_t>(q.limit, 256) : q.limit;
-  std::vector<pick> picks;
-  std::uint64_t seq = 0;  // exclusive upper bound of what is left to read
-  {
-    std::shared_lock lk(impl_->index_mu_);
-    const std::uint64_t total = impl_->entries_.size();
-    seq = std::min(q.before.value_or(total + 1), total + 1);
-  }
-  r.records.reserve(std::min<std::uint64_t>(q.limit, seq));
-  std::uint64_t last_seq = 0;  // seq of the last record put in the page
-  while (seq > 1 && r.records.size() < q.limit) {
-    picks.clear();
+  const auto segs = impl_->snapshot();
+  std::vector<line_loc> run;
+  std::string buf;
+  std::size_t last_line = 0;  // of the last record put in the page, in segs[last_segment]
+  std::size_t last_segment = 0;
+  for (std::size_t si = segs.size(); si-- > 0 && r.records.size() < q.limit;) {
+    const segment& seg = *segs[si];
+    if (seg.number > before_segment) continue;
+    std::size_t hi = 0;  // lines [0, hi) are left to read in this segment
     {
       std::shared_lock lk(impl_->index_mu_);
-      for (std::uint64_t s = seq; s > 1 && picks.size() < batch; --s) {
-        const entry& e = impl_->entries_[s - 2];
-        picks.push_back(pick{e, s - 1, impl_->segments_[e.segment]});
-      }
+      hi = seg.lines.size();
     }
-    for (const auto& p : picks) {
-      seq = p.seq;
-      ++r.scanned;
-      // A line that cannot be read back (the disk failed under us) is left out of the page.
-      auto line = impl_->read_line(p.e, p.seg, padding);
-      if (!line) continue;
-      if (q.match && !q.match(std::string_view(line->data(), p.e.length), line->size())) {
-        continue;
+    if (seg.number == before_segment) {
+      hi = std::min<std::uint64_t>(hi, std::max<std::uint64_t>(before & line_mask, 1) - 1);
+    }
+    while (hi > 0 && r.records.size() < q.limit) {
+      const std::size_t want = q.match ? SIZE_MAX : q.limit - r.records.size();
+      std::size_t lo = hi;
+      {
+        std::shared_lock lk(impl_->index_mu_);
+        std::uint64_t bytes = 0;
+        while (lo > 0 && hi - lo < want &&
+               (lo == hi || bytes + seg.lines[lo - 1].length + 1 <= chunk_bytes)) {
+          --lo;
+          bytes += seg.lines[lo].length + 1;
+        }
+        run.assign(seg.lines.begin() + static_cast<std::ptrdiff_t>(lo),
+                   seg.lines.begin() + static_cast<std::ptrdiff_t>(hi));
       }
-      line->resize(p.e.length);
-      r.records.push_back(std::move(*line));
-      last_seq = p.seq;
-      if (r.records.size() == q.limit) break;
+      const std::uint64_t start = run.front().offset;
+      const std::uint64_t end = std::uint64_t{run.back().offset} + run.back().length;
+      buf.assign(end - start + padding, '\0');
+      const bool ok = read_all(seg.fd, buf.data(), end - start, start);
+      for (std::size_t k = run.size(); k-- > 0;) {
+        ++r.scanned;
+        // Lines that cannot be read back (the disk failed under us) are left out of the page.
+        if (!ok) continue;
+        const std::size_t at = run[k].offset - start;
+        const std::string_view line(buf.data() + at, run[k].length);
+        if (q.match && !q.match(line, buf.size() - at)) continue;
+        r.records.emplace_back(line);
+        last_segment = si;
+        last_line = lo + k;
+        if (r.records.size() == q.limit) break;
+      }
+      hi = lo;
     }
   }
-  // More may follow only if something older than the last record read is left.
-  if (r.records.size() == q.limit && last_seq > 1) r.next = last_seq;
+  // More may follow only if something older than the last record returned is left.
+  if (r.records.size() == q.limit) {
+    bool older = last_line > 0;
+    for (std::size_t si = 0; si < last_segment && !older; ++si) {
+      std::shared_lock lk(impl_->index_mu_);
+      older = !segs[si]->lines.empty();
+    }
+    if (older) r.next = segs[last_segment]->key(last_line);
+  }
   return r;
 }
 
@@ -598,45 +772,67 @@ std::optional<std::string> store::get(std::string_view id) const {
   std::string valid;
   append_valid_utf8(id, valid);
   const std::uint64_t h = std::hash<std::string_view>{}(valid);
-  std::uint64_t seq = 0;
-  {
-    std::shared_lock lk(impl_->index_mu_);
-    const auto it = impl_->newest_by_hash_.find(h);
-    if (it == impl_->newest_by_hash_.end()) return std::nullopt;
-    seq = it->second;
-  }
+  // Compares a line number (by its hash) with a hash, both ways, for equal_range.
+  struct by_hash_less {
+    const std::vector<std::uint64_t>& hashes;
+    bool operator()(std::uint32_t line, std::uint64_t hash) const { return hashes[line] < hash; }
+    bool operator()(std::uint64_t hash, std::uint32_t line) const { return hash < hashes[line]; }
+  };
+  const auto segs = impl_->snapshot();
   simdjson::ondemand::parser parser;
-  while (seq != 0) {
-    entry e{};
-    std::shared_ptr<const segment_file> seg;
+  std::vector<line_loc> candidates;  // newest first
+  std::string line;
+  for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
+    const segment& seg = **it;
+    candidates.clear();
     {
       std::shared_lock lk(impl_->index_mu_);
-      e = impl_->entries_[seq - 1];
-      seg = impl_->segments_[e.segment];
+      if (seg.sealed) {
+        const auto [first, last] =
+            std::equal_range(seg.by_hash.begin(), seg.by_hash.end(), h, by_hash_less{seg.hashes});
+        for (auto l = last; l != first;) candidates.push_back(seg.lines[*--l]);
+      } else {
+        for (std::size_t i = seg.hashes.size(); i-- > 0;) {
+          if (seg.hashes[i] == h) candidates.push_back(seg.lines[i]);
+        }
+      }
     }
-    if (auto line = impl_->read_line(e, seg, simdjson::SIMDJSON_PADDING)) {
-      const auto found = extract_id(parser, std::string_view(line->data(), e.length), line->size());
+    for (const auto& c : candidates) {
+      line.assign(c.length + simdjson::SIMDJSON_PADDING, '\0');
+      if (!read_all(seg.fd, line.data(), c.length, c.offset)) continue;
+      const auto found = extract_id(parser, std::string_view(line.data(), c.length), line.size());
       if (found && *found == valid) {
-        line->resize(e.length);
+        line.resize(c.length);
         return line;
       }
     }
-    seq = e.prev_same_hash;
   }
   return std::nullopt;
 }
 
 counters store::stats() const {
   const impl& s = *impl_;
+  const auto load = [](const std::atomic<std::uint64_t>& a) {
+    return a.load(std::memory_order_relaxed);
+  };
   counters c;
-  c.submitted = s.submitted_.load(std::memory_order_relaxed);
-  c.dropped = s.dropped_.load(std::memory_order_relaxed);
-  c.stored = s.stored_.load(std::memory_order_relaxed);
-  c.bytes_written = s.bytes_written_.load(std::memory_order_relaxed);
-  c.write_errors = s.write_errors_.load(std::memory_order_relaxed);
-  c.segments = s.segments_created_.load(std::memory_order_relaxed);
-  c.queue_depth = s.queue_depth_.load(std::memory_order_relaxed);
-  c.indexed = s.indexed_.load(std::memory_order_relaxed);
+  c.submitted = load(s.submitted_);
+  c.dropped = load(s.dropped_);
+  c.stored = load(s.stored_);
+  c.bytes_written = load(s.bytes_written_);
+  c.write_errors = load(s.write_errors_);
+  c.segments = load(s.segments_created_);
+  c.rotations = load(s.rotations_);
+  c.deleted_segments = load(s.deleted_segments_);
+  c.deleted_records = load(s.deleted_records_);
+  c.deleted_bytes = load(s.deleted_bytes_);
+  c.fsyncs = load(s.fsyncs_);
+  c.queue_depth = load(s.queue_depth_);
+  c.queue_bytes = load(s.queue_bytes_);
+  c.indexed = load(s.indexed_);
+  c.stored_bytes = load(s.stored_bytes_);
+  c.live_segments = load(s.live_segments_);
+  c.index_bytes = load(s.index_bytes_);
   return c;
 }
 

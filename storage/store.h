@@ -8,18 +8,20 @@
 // thread serialises and writes; `query()`/`get()` may be called from any thread (the libuv
 // thread pool) concurrently with writing.
 //
-// Resources: the index keeps about 64 bytes per stored record with a distinct id (a 24-byte
-// entry: segment, offset, length, a link to the previous record whose id hashes alike; plus a
-// hash-map node from a 64-bit id hash to the newest seq) and 24 bytes for a repeated id; no id
-// bytes are held in memory. Every segment holding records keeps one read-only descriptor open
-// while the store lives (retention, not implemented yet, is what bounds their number).
-// Start-up reads each segment whole, one at a time, to rebuild the index.
+// Index: per segment, 8 bytes per line (offset, length) and 8 bytes of id hash, plus 4 bytes per
+// line once the segment is sealed (line numbers sorted by hash, for get()): about 20 bytes per
+// stored record, no id bytes. With 1 KiB records that is ~20 MiB of memory per GiB on disk;
+// `counters::index_bytes` reports the real figure. Every live segment keeps one read-only
+// descriptor open; retention (bytes and age) bounds how many there are. Start-up reads each
+// segment whole, one at a time, to rebuild the index.
 //
-// Cursors: a record's seq is its position among all stored lines in file order, starting at 1,
-// so seqs (and cursors) stay the same across a restart as long as no segment is removed.
+// Cursors: a record's key is (segment number << 32) | (line number in the segment + 1). Segment
+// numbers only grow and are in the file names, so a key, and any cursor, stays valid across
+// restarts and while retention deletes older segments.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -33,28 +35,54 @@
 
 namespace storage {
 
+// When written lines are forced to the disk with fdatasync(2). A kill -9 loses nothing that
+// write(2) returned for in any mode; fsync matters for power loss and kernel crashes.
+enum class fsync_policy {
+  none,      // only when a segment is closed
+  interval,  // at most flush_interval_ms after a write (group commit)
+  always,    // after every batch the writer takes from the queue
+};
+
+// "none" / "interval" / "always".
+std::optional<fsync_policy> parse_fsync_policy(std::string_view s);
+
 struct config {
   std::filesystem::path data_dir = "./data";
-  std::size_t queue_capacity = 16384;          // exchanges waiting for the writer thread
-  std::uint64_t segment_bytes = 64ull << 20;   // rotate a segment past this size
-  int flush_interval_ms = 1000;                // fsync at most this long after a write
+  std::size_t queue_capacity = 16384;             // exchanges waiting for the writer thread
+  std::uint64_t queue_bytes = 64ull << 20;        // and their approximate heap bytes
+  std::uint64_t segment_bytes = 64ull << 20;      // rotate a segment past this size (<= 1 GiB)
+  std::chrono::seconds segment_age{3600};         // and once it is this old; 0: never
+  std::uint64_t retention_bytes = 0;              // delete oldest segments past this; 0: keep
+  std::chrono::seconds retention_age{0};          // delete segments older than this; 0: keep
+  fsync_policy fsync = fsync_policy::interval;
+  int flush_interval_ms = 1000;                   // for fsync_policy::interval
 };
 
 // Counters; all monotonic except the gauges noted.
 struct counters {
   std::uint64_t submitted = 0;      // accepted by submit()
-  std::uint64_t dropped = 0;        // refused by submit() because the queue was full
+  std::uint64_t dropped = 0;        // refused by submit() because the queue was full (count
+                                    // or bytes)
   std::uint64_t stored = 0;         // lines written to a segment
   std::uint64_t bytes_written = 0;
   std::uint64_t write_errors = 0;   // exchanges lost to a failed write
   std::uint64_t segments = 0;       // segments created since start
+  std::uint64_t rotations = 0;      // segments closed for size or age
+  std::uint64_t deleted_segments = 0;  // removed by retention
+  std::uint64_t deleted_records = 0;
+  std::uint64_t deleted_bytes = 0;
+  std::uint64_t fsyncs = 0;
   std::uint64_t queue_depth = 0;    // gauge
-  std::uint64_t indexed = 0;        // gauge: records the index knows (recovered + new)
+  std::uint64_t queue_bytes = 0;    // gauge
+  std::uint64_t indexed = 0;        // gauge: records the index knows (recovered + new - deleted)
+  std::uint64_t stored_bytes = 0;   // gauge: bytes in live segments
+  std::uint64_t live_segments = 0;  // gauge
+  std::uint64_t index_bytes = 0;    // gauge: memory held by the index
 };
 
 struct query {
   std::size_t limit = 100;                // 1..1000, the caller clamps
-  std::optional<std::uint64_t> before;    // cursor: only records with seq < before
+  std::optional<std::uint64_t> before;    // cursor: only records with a key < before
   // Optional predicate over one record: the line (no '\n') and the readable bytes at its
   // data(), at least size + simdjson::SIMDJSON_PADDING (storage::record_matcher fits). When
   // set, query() keeps reading older records until `limit` of them match or the data ends,
@@ -64,7 +92,7 @@ struct query {
 
 struct query_result {
   std::vector<std::string> records;       // JSON objects, no trailing newline, newest first
-  // Cursor for the following page (seq of the last record returned), absent when nothing
+  // Cursor for the following page (key of the last record returned), absent when nothing
   // older is left to look at. With `match`, a page may hold fewer than `limit` records only
   // when it is the last one.
   std::optional<std::uint64_t> next;
@@ -82,7 +110,7 @@ class store {
   store& operator=(const store&) = delete;
 
   // Hands one exchange to the writer thread. Never blocks; returns false (and counts a drop)
-  // when the queue is full.
+  // when the queue is full (queue_capacity exchanges, or queue_bytes unless it is empty).
   bool submit(correlate::exchange&& x);
 
   // Writes everything queued, fsyncs, stops the writer thread. Idempotent.

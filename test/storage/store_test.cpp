@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <set>
 #include <string>
 #include <thread>
@@ -158,7 +159,7 @@ TEST_CASE("a cursor past the end or at the start", "[storage]") {
   for (int i = 0; i < 5; ++i) REQUIRE(s.submit(numbered(i)));
   s.flush();
   storage::query q;
-  q.before = 1'000'000;
+  q.before = std::numeric_limits<std::uint64_t>::max();
   CHECK(s.query(q).records.size() == 5);
   q.before = 1;
   auto page = s.query(q);

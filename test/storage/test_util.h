@@ -6,9 +6,11 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <system_error>
 
 #include "test/common/temp_dir.h"
@@ -16,6 +18,20 @@
 #include "correlate/types.h"
 
 namespace storage_test {
+
+// The segment files under `segments` (<day>/<file>), oldest first.
+inline std::vector<std::filesystem::path> segment_files(const std::filesystem::path& segments) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& day : std::filesystem::directory_iterator(segments)) {
+    for (const auto& f : std::filesystem::directory_iterator(day.path())) {
+      files.push_back(f.path());
+    }
+  }
+  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) {
+    return a.filename() < b.filename();
+  });
+  return files;
+}
 
 using hep_test::temp_dir;
 
