@@ -61,7 +61,13 @@ app::app(const config& cfg)
   storage::config sc;
   sc.data_dir = cfg.data_dir;
   sc.queue_capacity = cfg.queue_capacity;
+  sc.queue_bytes = cfg.queue_bytes;
   sc.segment_bytes = cfg.segment_bytes;
+  sc.segment_age = std::chrono::seconds(cfg.segment_age_s);
+  sc.retention_bytes = cfg.retention_bytes;
+  sc.retention_age = std::chrono::seconds(cfg.retention_age_s);
+  sc.fsync = storage::parse_fsync_policy(cfg.fsync).value_or(storage::fsync_policy::interval);
+  sc.flush_interval_ms = static_cast<int>(std::llround(cfg.fsync_interval * 1000));
   store_ = std::make_unique<storage::store>(sc);
   if (!cfg.kafka_brokers.empty()) {
     storage::kafka_config kc;
@@ -194,15 +200,37 @@ int app::run() {
 }
 
 void app::stop() {
-  if (stopping_) return;
+  if (stopping_) {
+    if (in_grace_) finish_stop();  // a second signal, or the last partner arrived
+    return;
+  }
   stopping_ = true;
   log::info("stopping spop_connections={} http_connections={} pending={}", spop_conns_.size(),
             http_conns_.size(), correlator_.pending());
   uv_close(reinterpret_cast<uv_handle_t*>(&spop_server_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&http_server_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&expiry_timer_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&http_sweep_timer_), nullptr);
   listening_ = false;
+  if (cfg_.shutdown_grace > 0 && correlator_.pending() > 0 && !spop_conns_.empty()) {
+    in_grace_ = true;
+    log::info("shutdown grace: waiting up to {}s for the partners of {} pending halves",
+              cfg_.shutdown_grace, correlator_.pending());
+    uv_timer_start(&shutdown_timer_, &app::on_grace_timer,
+                   static_cast<std::uint64_t>(std::llround(cfg_.shutdown_grace * 1000)), 0);
+    return;
+  }
+  finish_stop();
+}
+
+void app::finish_stop() {
+  if (stop_finished_) return;
+  stop_finished_ = true;
+  if (in_grace_) {
+    in_grace_ = false;
+    log::info("shutdown grace over pending={}", correlator_.pending());
+  }
+  uv_timer_stop(&shutdown_timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&http_sweep_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
@@ -216,6 +244,7 @@ void app::stop() {
     c->close_after_write = true;
     spop_flush(c);
   }
+  live_stop();
   for (auto* c : std::vector<http_conn*>(http_conns_.begin(), http_conns_.end())) {
     if (!c->busy && c->writes_pending == 0) http_close(c);
     else c->close_after_write = true;
@@ -232,6 +261,8 @@ void app::stop() {
 
 void app::request_stop() { uv_async_send(&stop_async_); }
 
+void app::testing_pause_storage(bool paused) { store_->testing_pause_writer(paused); }
+
 void app::on_shutdown_timer(uv_timer_t* t) noexcept {
   auto* self = static_cast<app*>(t->data);
   log::warn("shutdown timeout: closing {} SPOP and {} HTTP connections", self->spop_conns_.size(),
@@ -243,6 +274,10 @@ void app::on_shutdown_timer(uv_timer_t* t) noexcept {
     self->http_close(c);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+}
+
+void app::on_grace_timer(uv_timer_t* t) noexcept {
+  static_cast<app*>(t->data)->finish_stop();
 }
 
 void app::on_signal(uv_signal_t* s, int signum) noexcept {
@@ -267,12 +302,16 @@ void app::add_event(correlate::event&& e) {
     pair_delay_.observe(static_cast<double>(correlator_.last_pair_wait_us()) / 1e6);
   }
   if (!scratch_.empty()) sink(scratch_);
+  // The last partner the grace period waited for: finish on the next loop turn, outside the
+  // connection callback that brought it.
+  if (in_grace_ && correlator_.pending() == 0) uv_async_send(&stop_async_);
 }
 
 void app::sink(std::vector<correlate::exchange>& xs) {
   for (auto& x : xs) {
     correlate::redact(x, redaction_);
     api::redact_json_fields(x, cfg_.redact_json_fields);
+    live_publish(x);  // GET /events/stream clients; nothing to do without any
     if (kafka_) {
       if (cfg_.no_file_storage) {
         kafka_->submit(std::move(x));
@@ -379,8 +418,18 @@ std::vector<api::metric_group> app::metrics() const {
                      {"write_errors", st.write_errors},
                      {"bytes_written", st.bytes_written},
                      {"segments", st.segments},
+                     {"rotations", st.rotations},
+                     {"deleted_segments", st.deleted_segments},
+                     {"deleted_records", st.deleted_records},
+                     {"deleted_bytes", st.deleted_bytes},
+                     {"fsyncs", st.fsyncs},
                      {"queue_depth", st.queue_depth, true},
-                     {"indexed", st.indexed, true}}});
+                     {"queue_bytes", st.queue_bytes, true},
+                     {"indexed", st.indexed, true},
+                     {"stored_bytes", st.stored_bytes, true},
+                     {"live_segments", st.live_segments, true},
+                     {"index_bytes", st.index_bytes, true},
+                     {"writable", store_->writable() ? 1u : 0u, true}}});
 
   if (kafka_) {
     const auto k = kafka_->stats();
@@ -409,7 +458,12 @@ std::vector<api::metric_group> app::metrics() const {
                      {"rejected_connections", h.rejected_connections},
                      {"timeouts", h.timeouts},
                      {"idle_closed", h.idle_closed},
-                     {"streamed_responses", h.streamed_responses}}});
+                     {"streamed_responses", h.streamed_responses},
+                     {"live_streams", h.live_streams},
+                     {"live_streams_active", live_conns_.size(), true},
+                     {"live_events", h.live_events},
+                     {"live_dropped", h.live_dropped},
+                     {"live_stalled", h.live_stalled}}});
 
   const auto a = router_->stats();
   groups.push_back({"api",

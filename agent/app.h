@@ -10,11 +10,13 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
 #include "agent/config.h"
+#include "api/event_stream.h"
 #include "api/router.h"
 #include "correlate/correlator.h"
 #include "spop/session.h"
@@ -56,6 +58,10 @@ struct http_counters {
   std::uint64_t timeouts = 0;              // 408: request not complete in time
   std::uint64_t idle_closed = 0;           // keep-alive connections idle too long
   std::uint64_t streamed_responses = 0;    // chunked (HAR, NDJSON)
+  std::uint64_t live_streams = 0;          // GET /events/stream opened
+  std::uint64_t live_events = 0;           // exchanges queued to them
+  std::uint64_t live_dropped = 0;          // exchanges dropped for clients that fell behind
+  std::uint64_t live_stalled = 0;          // streams closed: nothing read for 4 heartbeats
 };
 
 class app {
@@ -71,18 +77,27 @@ class app {
   // Returns the process exit code.
   int run();
 
-  // Begins a graceful shutdown: stop accepting, AGENT-DISCONNECT every SPOP connection, store
-  // pending halves as incomplete, close. Safe to call from the loop thread only.
+  // Begins a graceful shutdown: stop accepting; with --shutdown-grace and halves pending, keep
+  // the SPOP connections for up to that long so their partners can arrive (a second call ends
+  // the wait); then AGENT-DISCONNECT every SPOP connection, store what is still pending as
+  // incomplete, close. Safe to call from the loop thread only.
   void stop();
 
   // Thread-safe: asks the loop thread to stop() (used by tests and embedders).
   void request_stop();
+
+  // Test seam, for test/agent only: pauses the storage writer (storage slower than input).
+  void testing_pause_storage(bool paused);
 
   // Ports actually bound (useful with port 0 in tests).
   std::uint16_t spop_port() const;
   std::uint16_t http_port() const;
 
   std::vector<api::metric_group> metrics() const;
+
+  // Test seam, before run(): the bytes a GET /events/stream client may have pending before
+  // exchanges are dropped for it (default 1 MiB), and its heartbeat period (default 15 s).
+  void testing_live_stream(std::size_t max_pending_bytes, std::uint64_t heartbeat_ms);
 
   struct spop_conn;
   struct http_conn;
@@ -97,7 +112,9 @@ class app {
  private:
   // SPOP side (spop_server.cpp).
   static void on_spop_connection(uv_stream_t* server, int status) noexcept;
-  void spop_process(spop_conn* c);
+  static void spop_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
+  // Feeds `data` to c's session; returns the bytes consumed (the rest is an incomplete frame).
+  std::size_t spop_process(spop_conn* c, std::span<const std::byte> data);
   void spop_flush(spop_conn* c);
   void handle_notify(spop_conn* c, const spop::session::notify_info& n);
 
@@ -111,6 +128,14 @@ class app {
   void http_start_stream(http_conn* c, api::response&& r, bool keep_alive);
   void http_stream_next(http_conn* c);
   static void on_http_sweep(uv_timer_t* t) noexcept;
+
+  // GET /events/stream (live_stream.cpp): a response whose `live` body is fed every exchange
+  // handed to storage; the stop ends every stream with its last chunk.
+  void live_open(http_conn* c, api::response&& r);
+  void live_publish(const correlate::exchange& x);
+  void live_flush(http_conn* c);
+  void live_stop();
+  static void on_live_heartbeat(uv_timer_t* t) noexcept;
   // POST /http-events sink: feeds the correlator; false when the store's queue is full.
   bool ingest(std::vector<correlate::event>& events);
   std::string not_ready() const;
@@ -122,6 +147,8 @@ class app {
   static void on_expiry_timer(uv_timer_t* t) noexcept;
   static void on_signal(uv_signal_t* s, int signum) noexcept;
   static void on_shutdown_timer(uv_timer_t* t) noexcept;
+  static void on_grace_timer(uv_timer_t* t) noexcept;
+  void finish_stop();  // the part of stop() after the grace period
 
   void bind(uv_tcp_t& server, const listen_address& a, uv_connection_cb cb, const char* what);
 
@@ -138,6 +165,8 @@ class app {
   uv_signal_t sigterm_{};
   uv_async_t stop_async_{};
   bool stopping_ = false;
+  bool in_grace_ = false;      // stopping, waiting for pending halves' partners
+  bool stop_finished_ = false;
   std::uint64_t started_ms_ = 0;
 
   std::unique_ptr<storage::store> store_;
@@ -147,7 +176,16 @@ class app {
   std::vector<correlate::exchange> scratch_;
 
   std::unordered_set<spop_conn*> spop_conns_;
+  // Where every SPOP connection with nothing pending reads (see spop_conn::in).
+  std::vector<std::byte> spop_shared_in_;
   std::unordered_set<http_conn*> http_conns_;
+  std::unordered_set<http_conn*> live_conns_;  // the GET /events/stream ones among them
+  std::vector<http_conn*> live_ready_;         // scratch of live_publish()
+  api::stream_record live_record_;
+  uv_timer_t live_timer_{};  // heartbeats; started with the first stream
+  bool live_timer_on_ = false;
+  std::size_t live_max_pending_ = 1u << 20;
+  std::uint64_t live_heartbeat_ms_ = 15'000;
   std::uint64_t next_conn_id_ = 1;
   spop_counters spop_stats_;
   http_counters http_stats_;

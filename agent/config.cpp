@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -79,6 +80,12 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
   app.set_version_flag("--version", std::string(program) + " " HEP_VERSION);
   app.get_formatter()->column_width(40);
 
+  // SIZE: bytes, or with a unit, k/kb/kib = 1024 (so 64MiB, 1g); DURATION: seconds, or 90s,
+  // 30m, 12h, 7d.
+  const CLI::AsSizeValue size(false);
+  const CLI::AsNumberWithUnit duration(std::map<std::string, std::uint64_t>{
+      {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}});
+
   std::string spop = "0.0.0.0:12345";
   std::string http = "0.0.0.0:8080";
   std::string level = "info";
@@ -111,8 +118,9 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000000}))
       ->capture_default_str();
   app.add_option("--max-pending-bytes", cfg.max_pending_bytes,
-                 "Cap on the memory of waiting halves (bytes)")
+                 "Cap on the memory of waiting halves (SIZE)")
       ->envname("MAX_PENDING_BYTES")
+      ->transform(size)
       ->check(CLI::Range(std::uint64_t{1} << 16, std::uint64_t{1} << 40))
       ->capture_default_str();
   app.add_option("--max-frame-size", cfg.max_frame_size,
@@ -125,9 +133,48 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
       ->envname("QUEUE_CAPACITY")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10000000}))
       ->capture_default_str();
-  app.add_option("--segment-bytes", cfg.segment_bytes, "Rotate a segment past this size")
+  app.add_option("--queue-bytes", cfg.queue_bytes,
+                 "Their approximate memory; past it new ones are dropped (SIZE: 32MiB, 1g)")
+      ->envname("QUEUE_BYTES")
+      ->transform(size)
+      ->check(CLI::Range(std::uint64_t{1} << 16, std::uint64_t{1} << 40))
+      ->capture_default_str();
+  auto* segment_bytes_opt = app.add_option("--segment-bytes", cfg.segment_bytes, "Rotate a segment past this size (SIZE)")
       ->envname("SEGMENT_BYTES")
-      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 40))
+      ->transform(size)
+      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--segment-age", cfg.segment_age_s,
+                 "Rotate a segment once it is this old (DURATION: 90s, 30m, 1h, 7d; 0: never)")
+      ->envname("SEGMENT_AGE")
+      ->transform(duration)
+      ->capture_default_str();
+  app.add_option("--retention-bytes", cfg.retention_bytes,
+                 "Delete the oldest segments once all of them exceed this (SIZE; 0: keep all)")
+      ->envname("RETENTION_BYTES")
+      ->transform(size)
+      ->capture_default_str();
+  app.add_option("--retention-age", cfg.retention_age_s,
+                 "Delete segments whose newest record is older than this (DURATION; 0: keep)")
+      ->envname("RETENTION_AGE")
+      ->transform(duration)
+      ->capture_default_str();
+  app.add_option("--fsync", cfg.fsync,
+                 "When written lines are forced to disk: none (on segment close only), "
+                 "interval, always (every batch)")
+      ->envname("FSYNC")
+      ->check(CLI::IsMember({"none", "interval", "always"}))
+      ->capture_default_str();
+  app.add_option("--fsync-interval", cfg.fsync_interval,
+                 "Seconds between a write and its fsync with --fsync interval")
+      ->envname("FSYNC_INTERVAL")
+      ->check(CLI::Range(0.001, 3600.0))
+      ->capture_default_str();
+  app.add_option("--shutdown-grace", cfg.shutdown_grace,
+                 "Seconds SIGTERM keeps SPOP connections open for pending halves' partners "
+                 "(then they are stored incomplete)")
+      ->envname("SHUTDOWN_GRACE")
+      ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   app.add_option("--redact-header", cfg.redact_headers,
                  "Also redact this header (repeatable; defaults: authorization, "
@@ -147,8 +194,9 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
                  "Bearer token required on POST /http-events")
       ->envname("INGEST_TOKEN");
   app.add_option("--max-request-bytes", cfg.max_request_bytes,
-                 "Largest HTTP request body accepted (413 past it)")
+                 "Largest HTTP request body accepted (413 past it; SIZE)")
       ->envname("MAX_REQUEST_BYTES")
+      ->transform(size)
       ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 30))
       ->capture_default_str();
   app.add_option("--http-request-timeout", cfg.http_request_timeout,
@@ -185,8 +233,9 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10000000}))
       ->capture_default_str();
   app.add_option("--kafka-queue-bytes", cfg.kafka_queue_bytes,
-                 "Their approximate bytes (0: no byte cap)")
+                 "Their approximate memory (SIZE; 0: no byte cap)")
       ->envname("KAFKA_QUEUE_BYTES")
+      ->transform(size)
       ->capture_default_str();
   app.add_option("--kafka-close-timeout", cfg.kafka_close_timeout,
                  "Seconds shutdown waits for Kafka to acknowledge what is queued")
@@ -204,6 +253,15 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
       if (eq == std::string::npos || eq == 0) {
         throw std::invalid_argument(fmt::format("--kafka-option \"{}\": expected KEY=VALUE", o));
       }
+    }
+    if (cfg.retention_bytes != 0 && cfg.retention_bytes < 2 * cfg.segment_bytes) {
+      // The segment being written is never deleted, so retention needs room for two.
+      if (segment_bytes_opt->count() != 0) {
+        throw std::invalid_argument(fmt::format(
+            "--retention-bytes ({}) must be at least twice --segment-bytes ({})",
+            cfg.retention_bytes, cfg.segment_bytes));
+      }
+      cfg.segment_bytes = std::max<std::uint64_t>(cfg.retention_bytes / 8, 4096);
     }
     if (cfg.no_file_storage && cfg.kafka_brokers.empty()) {
       throw std::invalid_argument("--no-file-storage needs --kafka-brokers");

@@ -37,7 +37,14 @@ struct config {
 
   // Storage.
   std::uint64_t queue_capacity = 16384;
+  std::uint64_t queue_bytes = 32ull << 20;
   std::uint64_t segment_bytes = 64ull << 20;
+  std::uint64_t segment_age_s = 3600;         // 0: rotate by size only
+  std::uint64_t retention_bytes = 1ull << 30;  // 0: keep everything
+  std::uint64_t retention_age_s = 0;          // 0: no age limit
+  std::string fsync = "interval";             // none, interval or always
+  double fsync_interval = 1;                  // seconds
+  double shutdown_grace = 0;  // seconds SIGTERM waits for pending halves' partners
 
   // Redaction.
   std::vector<std::string> redact_headers;  // added to the defaults
@@ -57,7 +64,7 @@ struct config {
   std::string kafka_format = "json";
   std::vector<std::string> kafka_options;  // "key=value", passed to librdkafka
   std::uint64_t kafka_queue_capacity = 100000;
-  std::uint64_t kafka_queue_bytes = 256ull << 20;
+  std::uint64_t kafka_queue_bytes = 64ull << 20;
   double kafka_close_timeout = 5;  // seconds
   bool no_file_storage = false;    // stream to Kafka only
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "agent/app.h"
+#include "api/event_stream.h"
 #include "api/http.h"
 #include "spop/session.h"
 
@@ -23,10 +24,13 @@ struct app::spop_conn {
   app* owner = nullptr;
   std::uint64_t id = 0;
   spop::session session;
-  // Receive buffer: bytes [0, in_len) are unprocessed input. It grows up to the negotiated
-  // max-frame-size + 4, so one whole frame always fits.
+  // Receive buffer: bytes [0, in_len) are unprocessed input (the start of a frame that has not
+  // all arrived). It grows up to the negotiated max-frame-size + 4, so one whole frame always
+  // fits, and is freed once empty: a connection with nothing pending reads into the loop's
+  // shared buffer instead (`reading_shared`), so idle connections hold no buffer at all.
   std::vector<std::byte> in;
   std::size_t in_len = 0;
+  bool reading_shared = false;
   std::vector<std::byte> out;  // replies produced by the session, not yet written
   int writes_pending = 0;
   bool reading_paused = false;
@@ -62,6 +66,9 @@ struct app::http_conn {
   // previous one is written.
   std::unique_ptr<api::body_producer> stream;
   bool stream_close = false;  // close once the body is complete
+  // GET /events/stream: the Server-Sent Events fed by app::live_publish(); the connection
+  // serves nothing else until it closes.
+  std::unique_ptr<api::event_stream> live;
 
   explicit http_conn(const api::parser_limits& l) : parser(l) {}
 };

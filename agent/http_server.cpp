@@ -5,6 +5,7 @@
 // loop thread, routes that read the disk on libuv's thread pool. A streamed body (HAR,
 // NDJSON) is pulled from its api::body_producer one piece at a time on the thread pool and
 // written as chunks, the next piece produced only after the previous one is written.
+// GET /events/stream holds its connection for Server-Sent Events (live_stream.cpp).
 // Connections over --max-http-connections are accepted and closed at once; a periodic sweep
 // answers 408 to requests not complete within --http-request-timeout and closes keep-alive
 // connections idle for longer than idle_timeout_ms.
@@ -99,6 +100,8 @@ void app::http_read(http_conn* c, ssize_t nread, const uv_buf_t* buf) noexcept {
     http_close(c);
     return;
   }
+  // A live stream reads only to notice the peer leaving; whatever it sends is ignored.
+  if (c->live) return;
   try {
     const auto now = uv_now(&loop_);
     c->last_activity_ms = now;
@@ -141,7 +144,12 @@ void app::http_process(http_conn* c) {
     }
     if (!api::router::blocking(req)) {
       const bool keep_alive = req.keep_alive;
-      http_send(c, router_->handle(req), keep_alive);
+      auto resp = router_->handle(req);
+      if (resp.live) {
+        live_open(c, std::move(resp));
+        return;
+      }
+      http_send(c, resp, keep_alive);
       continue;
     }
     // Disk reads happen on the thread pool; later requests of this connection wait their turn.
@@ -275,6 +283,8 @@ void app::http_write(http_conn* c, std::string&& bytes) {
                             } else if (conn->stream && !conn->in_work &&
                                        conn->writes_pending == 0) {
                               conn->owner->http_stream_next(conn);
+                            } else if (conn->live) {
+                              conn->owner->live_flush(conn);  // what waited for the socket
                             }
                           });
   if (rc < 0) {
@@ -332,6 +342,7 @@ void app::http_close(http_conn* c) {
   if (c->closed) return;
   c->closed = true;
   http_conns_.erase(c);
+  live_conns_.erase(c);
   uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), [](uv_handle_t* h) {
     auto* conn = static_cast<http_conn*>(h->data);
     // A thread-pool job still holds the connection: it frees it when it comes back.

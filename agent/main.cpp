@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <sys/resource.h>
+
 #include <csignal>
 #include <exception>
 #include <variant>
@@ -14,6 +16,17 @@ int main(int argc, char** argv) {
   agent::log::set_level(cfg.log_level);
   // A peer that vanishes mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
+  // A file-size limit (RLIMIT_FSIZE) must fail the write with EFBIG, not kill the process.
+  std::signal(SIGXFSZ, SIG_IGN);
+  // Every SPOP and HTTP connection is a descriptor: take all the system allows (the soft
+  // limit is often 1024 while the hard one is far higher).
+  if (rlimit nofile{};
+      ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &nofile) != 0) {
+      agent::log::warn("cannot raise the descriptor limit to {}", nofile.rlim_max);
+    }
+  }
   try {
     agent::app a(cfg);
     return a.run();

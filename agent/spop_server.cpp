@@ -25,8 +25,19 @@ std::int64_t wall_us() {
   return tv.tv_sec * 1'000'000 + tv.tv_usec;
 }
 
-void spop_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept {
+}  // namespace
+
+void app::spop_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept {
   auto* conn = static_cast<app::spop_conn*>(h->data);
+  // Nothing pending: read into the shared buffer; spop_read keeps only an incomplete tail.
+  conn->reading_shared = conn->in_len == 0;
+  if (conn->reading_shared) {
+    auto& shared = conn->owner->spop_shared_in_;
+    if (shared.empty()) shared.resize(initial_buffer);
+    buf->base = reinterpret_cast<char*>(shared.data());
+    buf->len = shared.size();
+    return;
+  }
   const std::size_t cap =
       std::max<std::size_t>(conn->session.max_frame_size() + 4u, spop::min_max_frame_size);
   auto& in = conn->in;
@@ -37,10 +48,8 @@ void spop_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept {
   buf->len = in.size() - conn->in_len;
 }
 
-}  // namespace
-
 void app::start_reading(spop_conn* c) {
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), &spop_alloc,
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), &app::spop_alloc,
                 [](uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
                   auto* conn = static_cast<spop_conn*>(s->data);
                   conn->owner->spop_read(conn, nread);
@@ -93,12 +102,31 @@ void app::spop_read(spop_conn* c, ssize_t nread) noexcept {
     spop_close(c);
     return;
   }
-  c->in_len += static_cast<std::size_t>(nread);
   try {
     // ACK latency: from this read to its ACKs handed to the socket (spop_flush's uv_write).
     const std::uint64_t t0 = uv_hrtime();
     const std::uint64_t acks = spop_stats_.acks;
-    spop_process(c);
+    const auto n = static_cast<std::size_t>(nread);
+    if (c->reading_shared) {
+      const std::span<const std::byte> data(spop_shared_in_.data(), n);
+      const std::size_t used = spop_process(c, data);
+      if (used < n && !c->closed) {
+        // The start of a frame: keep it until the rest arrives.
+        c->in.resize(std::max(n - used, initial_buffer));
+        std::memcpy(c->in.data(), data.data() + used, n - used);
+        c->in_len = n - used;
+      }
+    } else {
+      c->in_len += n;
+      const std::size_t used = spop_process(c, std::span<const std::byte>(c->in.data(), c->in_len));
+      // Keep the unprocessed tail at the front; free the buffer once nothing is pending.
+      c->in_len -= used;
+      if (c->in_len == 0) {
+        std::vector<std::byte>().swap(c->in);
+      } else if (used > 0) {
+        std::memmove(c->in.data(), c->in.data() + used, c->in_len);
+      }
+    }
     if (spop_stats_.acks != acks) {
       ack_latency_.observe(static_cast<double>(uv_hrtime() - t0) / 1e9, spop_stats_.acks - acks);
     }
@@ -109,11 +137,10 @@ void app::spop_read(spop_conn* c, ssize_t nread) noexcept {
   }
 }
 
-void app::spop_process(spop_conn* c) {
+std::size_t app::spop_process(spop_conn* c, std::span<const std::byte> data) {
   std::size_t off = 0;
   while (!c->session.closing()) {
-    auto r = c->session.feed(std::span<const std::byte>(c->in.data() + off, c->in_len - off),
-                             c->out);
+    auto r = c->session.feed(data.subspan(off), c->out);
     using kind = spop::session::kind;
     if (r.what == kind::need_more) break;
     switch (r.what) {
@@ -166,13 +193,9 @@ void app::spop_process(spop_conn* c) {
     off += r.consumed;
     if (r.what == kind::error) break;
   }
-  // Keep the unprocessed tail at the front of the buffer.
-  if (off > 0) {
-    std::memmove(c->in.data(), c->in.data() + off, c->in_len - off);
-    c->in_len -= off;
-  }
   if (c->session.closing()) c->close_after_write = true;
   spop_flush(c);
+  return off;
 }
 
 void app::handle_notify(spop_conn* c, const spop::session::notify_info& n) {
@@ -267,6 +290,8 @@ void app::spop_close(spop_conn* c) {
   spop_conns_.erase(c);
   uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
            [](uv_handle_t* h) { delete static_cast<spop_conn*>(h->data); });
+  // No connection is left to bring the partners the grace period waits for.
+  if (in_grace_ && spop_conns_.empty()) uv_async_send(&stop_async_);
 }
 
 }  // namespace agent

@@ -7,7 +7,14 @@
 
 #include <iterator>
 
+#include "api/event_stream.h"
+
 namespace api {
+
+response::response() = default;
+response::~response() = default;
+response::response(response&&) noexcept = default;
+response& response::operator=(response&&) noexcept = default;
 
 std::string_view request::header_value(std::string_view name) const {
   for (const auto& [n, v] : headers) {
@@ -74,16 +81,19 @@ void append_response(const response& r, bool keep_alive, std::string& out) {
   auto it = std::back_inserter(out);
   fmt::format_to(it, "HTTP/1.1 {} {}\r\n", r.status, reason_phrase(r.status));
   if (!r.content_type.empty()) fmt::format_to(it, "Content-Type: {}\r\n", r.content_type);
-  if (r.stream) {
+  const bool bodiless = r.status == 204 || r.status == 304;
+  if (r.stream || r.live) {
     fmt::format_to(it, "Transfer-Encoding: chunked\r\nConnection: {}\r\n",
                    close ? "close" : "keep-alive");
+  } else if (bodiless) {
+    fmt::format_to(it, "Connection: {}\r\n", close ? "close" : "keep-alive");
   } else {
     fmt::format_to(it, "Content-Length: {}\r\nConnection: {}\r\n", r.body.size(),
                    close ? "close" : "keep-alive");
   }
   for (const auto& [name, value] : r.headers) fmt::format_to(it, "{}: {}\r\n", name, value);
   out += "\r\n";
-  if (!r.stream) out += r.body;
+  if (!r.stream && !r.live && !bodiless) out += r.body;
 }
 
 void append_chunk(std::string_view data, std::string& out) {

@@ -46,7 +46,14 @@ class body_producer {
   virtual bool next(std::string& out) = 0;
 };
 
+class event_stream;  // api/event_stream.h
+
 struct response {
+  response();
+  ~response();
+  response(response&&) noexcept;
+  response& operator=(response&&) noexcept;
+
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
@@ -55,6 +62,9 @@ struct response {
   // When set, the body is `stream`'s output instead of `body` (which must be empty), and
   // append_response() writes Transfer-Encoding: chunked instead of Content-Length.
   std::unique_ptr<body_producer> stream;
+  // GET /events/stream: a Server-Sent Events body that never ends by itself. The agent takes
+  // it, writes the head (chunked, like `stream`) and then feeds it exchanges; `body` is empty.
+  std::unique_ptr<event_stream> live;
 };
 
 // Reason phrase for a status code ("Not Found"); "Unknown" for codes we never send.
@@ -62,8 +72,9 @@ std::string_view reason_phrase(int status);
 
 // Appends the status line, Content-Type, Content-Length, Connection (keep-alive or close),
 // the extra headers and the body of `r` to `out`. `keep_alive` false forces Connection: close.
-// For a streamed response (r.stream set) only the head is appended, with
+// For a streamed response (r.stream or r.live set) only the head is appended, with
 // Transfer-Encoding: chunked; the body follows as append_chunk()s and append_last_chunk().
+// 204 and 304 get neither Content-Length nor a body (RFC 9110 8.6).
 void append_response(const response& r, bool keep_alive, std::string& out);
 
 // One chunk of a chunked body (RFC 9112 7.1): hex size, CRLF, data, CRLF. Nothing for empty

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <exception>
 
+#include "api/event_stream.h"
 #include "api/har.h"
+#include "api/ui.h"
 #include "storage/filter.h"
 
 namespace api {
@@ -28,11 +30,24 @@ constexpr std::size_t max_limit = 1000;
 constexpr std::uint64_t max_har_limit = 1000000;
 constexpr std::size_t ndjson_lines_per_chunk = 64;
 
-enum class route { none, events, events_har, event, status, healthz, readyz, metrics, ingest };
+enum class route {
+  none,
+  events,
+  events_har,
+  events_stream,
+  event,
+  status,
+  healthz,
+  readyz,
+  metrics,
+  ingest,
+  ui
+};
 
 route match(std::string_view path) {
   if (path == events_path) return route::events;
   if (path == "/events.har") return route::events_har;
+  if (path == "/events/stream") return route::events_stream;
   if (path == "/status") return route::status;
   if (path == "/healthz") return route::healthz;
   if (path == "/readyz") return route::readyz;
@@ -42,6 +57,7 @@ route match(std::string_view path) {
       path.find('/', event_prefix.size()) == std::string_view::npos) {
     return route::event;
   }
+  if (find_ui_asset(path) != nullptr) return route::ui;
   return route::none;
 }
 
@@ -228,6 +244,19 @@ response events_har(const storage::store& store, const request& rq, std::string_
   return r;
 }
 
+// GET /events/stream: the head of a Server-Sent Events response; the agent feeds its body.
+response live_events(const request& rq) {
+  events_params p;
+  if (auto err = parse_events_params(rq.query, max_limit, p)) return std::move(*err);
+  response r;
+  r.content_type = "text/event-stream";
+  r.headers.emplace_back("Cache-Control", "no-store");
+  // Reverse proxies that buffer responses (nginx) would hold the events back.
+  r.headers.emplace_back("X-Accel-Buffering", "no");
+  r.live = std::make_unique<event_stream>(std::move(p.filter));
+  return r;
+}
+
 response one_event(const storage::store& store, std::string_view path) {
   const auto id = percent_decode(path.substr(event_prefix.size()), false);
   if (!id) return error_response(400, "invalid percent-encoding in exchange id");
@@ -247,8 +276,19 @@ std::uint64_t find_metric(const std::vector<metric_group>& groups, std::string_v
   return 0;
 }
 
-response status_page(const std::vector<metric_group>& groups, std::string_view version) {
-  std::string body = "{\"status\":\"ok\",\"version\":";
+// Empty when storage is fine, else why not (for /readyz and /status).
+std::string storage_problem(const storage::store& store) {
+  if (store.writable()) return {};
+  return fmt::format("storage not writable ({} exchanges could not be written)",
+                     store.stats().write_errors);
+}
+
+// "status" is "ok", or "degraded" with a "reason" when `problem` is set.
+response status_page(const std::vector<metric_group>& groups, std::string_view version,
+                     std::string_view problem) {
+  std::string body = problem.empty() ? "{\"status\":\"ok\"" : "{\"status\":\"degraded\",\"reason\":";
+  if (!problem.empty()) append_json_string(problem, body);
+  body += ",\"version\":";
   append_json_string(version, body);
   auto it = std::back_inserter(body);
   fmt::format_to(it, ",\"uptimeSeconds\":{},\"pendingEvents\":{}",
@@ -441,7 +481,9 @@ response router::handle(const request& r) const {
     resp.headers.emplace_back("Allow", std::string(allowed));
     return resp;
   }
-  const bool open = rt == route::status || rt == route::healthz || rt == route::readyz;
+  // The viewer's page loads without a token: it asks for one and sends it on every data call.
+  const bool open =
+      rt == route::status || rt == route::healthz || rt == route::readyz || rt == route::ui;
   const std::string& token = rt == route::ingest ? opts_.ingest_token : opts_.api_token;
   if (!open && !token.empty() && !bearer_matches(r.header_value("authorization"), token)) {
     stats_->unauthorized.fetch_add(1, std::memory_order_relaxed);
@@ -454,7 +496,7 @@ response router::handle(const request& r) const {
       return json_ok("{\"status\":\"ok\"}");
     case route::readyz: {
       std::string why = opts_.ready ? opts_.ready() : std::string();
-      if (why.empty() && !store_.writable()) why = "storage not writable";
+      if (why.empty()) why = storage_problem(store_);
       if (why.empty()) return json_ok("{\"status\":\"ready\"}");
       response resp;
       resp.status = 503;
@@ -464,7 +506,8 @@ response router::handle(const request& r) const {
       return resp;
     }
     case route::status:
-      return status_page(status_ ? status_() : std::vector<metric_group>{}, version_);
+      return status_page(status_ ? status_() : std::vector<metric_group>{}, version_,
+                         storage_problem(store_));
     case route::metrics: {
       response resp;
       resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -475,6 +518,10 @@ response router::handle(const request& r) const {
     }
     case route::ingest:
       return ingest(r);
+    case route::ui:
+      return ui_response(*find_ui_asset(r.path), r.header_value("if-none-match"));
+    case route::events_stream:
+      return live_events(r);
     case route::events:
     case route::event:
     case route::events_har:

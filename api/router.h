@@ -23,7 +23,13 @@
 //   GET /events.har?<same parameters>
 //       200 application/json, chunked: a HAR 1.2 log (api/har.h) of every matching record,
 //       newest first; `limit` (1..1000000) caps it, absent means all.
-//   GET /events/{id}  (the segment is percent-decoded, '+' stays '+')
+//   GET /events/stream?<same filters>
+//       200 text/event-stream, chunked, never ending by itself: every exchange handed to
+//       storage from then on that passes the filters, as Server-Sent Events (api/event_stream.h
+//       has the format). `limit` and `cursor` are checked and ignored. The response carries
+//       `live`; the agent writes its head and feeds it (router::handle() only builds it).
+//   GET /events/{id}  (the segment is percent-decoded, '+' stays '+'; "/events/stream" is the
+//       route above: an exchange with that id is GET /events/%73tream)
 //       200 <the newest stored record with that id> | 404 {"error":"exchange not found"}
 //       400 {"error":"invalid percent-encoding in exchange id"}
 //   POST /http-events  (api/ingest.h has the format)
@@ -37,11 +43,14 @@
 //   GET /status   200 {"status":"ok","version":"<v>","uptimeSeconds":N,"pendingEvents":N,
 //                      "<group>":{"<metric>":N,...},...}; never touches the disk.
 //   GET /metrics  200 text/plain; version=0.0.4: every /status number plus the histograms.
+//   GET /, /ui, /ui/, /ui/index.html, /ui/app.js, /ui/style.css
+//       the web viewer, compiled in (api/ui.h): ETag, Cache-Control: no-cache, 304 on a
+//       matching If-None-Match; the page with a strict Content-Security-Policy.
 //   GET /healthz  200 {"status":"ok"}
 //   GET /readyz   200 {"status":"ready"} | 503 {"status":"not ready","reason":"..."}: the
 //                 agent's listeners are up (ready_fn) and store::writable().
-//   Authentication: with an api token, every route but /status, /healthz, /readyz and
-//   POST /http-events needs "Authorization: Bearer <token>"; with an ingest token,
+//   Authentication: with an api token, every route but /status, /healthz, /readyz, the viewer's
+//   files and POST /http-events needs "Authorization: Bearer <token>"; with an ingest token,
 //   /http-events needs it. Otherwise 401 {"error":"unauthorized"} + WWW-Authenticate: Bearer
 //   realm="http-event-processor". Tokens are compared in constant time.
 //   any other path: 404 {"error":"not found"} (also "/events/" and "/events/a/b").

@@ -69,6 +69,7 @@ cat <<TXT
 
   Send traffic through HAProxy:   curl -s http://127.0.0.1:$FE_PORT/hello?x=1
                                   curl -s -d '{"a":1}' -H 'Content-Type: application/json' http://127.0.0.1:$FE_PORT/api/items
+  Watch them in a browser:        http://127.0.0.1:$PORT/
   Read the captured pairs:        curl -s 'http://127.0.0.1:$PORT/events?limit=5'
   One exchange by its id:         curl -s http://127.0.0.1:$PORT/events/<id>
   Counters:                       curl -s http://127.0.0.1:$PORT/status

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything with ASan+UBSan (-Werror), runs the fuzz targets
-# (clang/libFuzzer, FUZZ_SECONDS each, default 60) and then every test with ctest: unit tests
-# and the end-to-end tests against the real haproxy. Exits non-zero on any failure.
+# (clang/libFuzzer, FUZZ_SECONDS each, default 60) and then every test with ctest: unit tests,
+# the end-to-end tests against the real haproxy, and the web viewer in headless chromium
+# (test/ui). Exits non-zero on any failure.
 #   FUZZ_SECONDS=0 skips fuzzing; CTEST_ARGS="-L unit" narrows ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,7 @@ root=$PWD
 started=$(date +%s)
 jobs=$(nproc)
 
-bash scripts/deps.sh --with-fuzz
+bash scripts/deps.sh --with-fuzz --with-ui
 
 # House rule (STYLE.md §1): only agent/ may include uv.h.
 if grep -rlE '#include\s*[<"]uv\.h[>"]' spop correlate storage api; then

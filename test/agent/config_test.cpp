@@ -58,7 +58,13 @@ TEST_CASE("bad flags and values exit with status 2", "[agent]") {
                                                         {"--spop-listen", "nohostport"},
                                                         {"--spop-listen", "1.2.3.4:99999"},
                                                         {"--log-level", "loud"},
-                                                        {"--event-expiry-minutes", "-1"}}) {
+                                                        {"--event-expiry-minutes", "-1"},
+                                                        {"--fsync", "sometimes"},
+                                                        {"--retention-bytes", "10 parsecs"},
+                                                        {"--segment-age", "1w"},
+                                                        {"--segment-bytes", "2GiB"},
+                                                        {"--segment-bytes", "64MiB",
+                                                         "--retention-bytes", "100MiB"}}) {
     auto r = parse(args);
     REQUIRE(std::holds_alternative<agent::exit_now>(r));
     CHECK(std::get<agent::exit_now>(r).code == 2);
@@ -77,4 +83,32 @@ TEST_CASE("redaction list: defaults plus extras, or extras only", "[agent]") {
   CHECK(names.back() == "x-secret");
   auto c2 = std::get<agent::config>(parse({"--no-default-redaction", "--redact-header", "a"}));
   CHECK(c2.redaction_list() == std::vector<std::string>{"a"});
+}
+
+TEST_CASE("sizes and durations take units; retention fits the segment size", "[agent]") {
+  auto r = parse({"--retention-bytes", "10GiB", "--segment-bytes", "16m", "--segment-age", "30m",
+                  "--retention-age", "7d", "--queue-bytes", "8MiB", "--fsync", "always",
+                  "--fsync-interval", "0.5", "--shutdown-grace", "10"});
+  REQUIRE(std::holds_alternative<agent::config>(r));
+  const auto& c = std::get<agent::config>(r);
+  CHECK(c.retention_bytes == 10ull << 30);
+  CHECK(c.segment_bytes == 16ull << 20);
+  CHECK(c.segment_age_s == 1800);
+  CHECK(c.retention_age_s == 7 * 86400);
+  CHECK(c.queue_bytes == 8ull << 20);
+  CHECK(c.fsync == "always");
+  CHECK(c.fsync_interval == 0.5);
+  CHECK(c.shutdown_grace == 10);
+
+  // Defaults: bounded disk, rotation by size and by the hour.
+  const auto d = std::get<agent::config>(parse({}));
+  CHECK(d.retention_bytes == 1ull << 30);
+  CHECK(d.segment_bytes == 64ull << 20);
+  CHECK(d.segment_age_s == 3600);
+  CHECK(d.fsync == "interval");
+
+  // A small retention without --segment-bytes shrinks the segments to fit eight.
+  const auto small = std::get<agent::config>(parse({"--retention-bytes", "80MiB"}));
+  CHECK(small.segment_bytes == 10ull << 20);
+  CHECK(std::get<agent::config>(parse({"--retention-bytes", "0"})).retention_bytes == 0);
 }

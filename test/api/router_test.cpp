@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "api/event_stream.h"
 #include "test/api/fixture.h"
 
 namespace {
@@ -273,7 +274,8 @@ TEST_CASE("GET /events/{id}: hit, percent-decoded hit, miss", "[api][router]") {
 
 TEST_CASE("unknown paths 404, wrong methods 405 with Allow", "[api][router]") {
   world w;
-  for (const char* path : {"/", "/nope", "/events/", "/events/a/b", "/eventsx", "/status/"}) {
+  for (const char* path : {"/nope", "/events/", "/events/a/b", "/eventsx", "/status/",
+                           "/index.html", "/ui/nope", "/ui/app.jsx", "/ui//app.js"}) {
     INFO(path);
     const auto r = w.rt.handle(get(path));
     CHECK(r.status == 404);
@@ -281,7 +283,7 @@ TEST_CASE("unknown paths 404, wrong methods 405 with Allow", "[api][router]") {
   }
   for (const char* method : {"POST", "HEAD", "DELETE", "PUT", "OPTIONS"}) {
     for (const char* path : {"/events", "/events/x", "/status", "/healthz", "/readyz", "/metrics",
-                             "/events.har"}) {
+                             "/events.har", "/events/stream", "/", "/ui/", "/ui/app.js"}) {
       INFO(method << " " << path);
       const auto r = w.rt.handle(get(path, method));
       CHECK(r.status == 405);
@@ -301,6 +303,9 @@ TEST_CASE("blocking() marks the routes that read the disk", "[api][router]") {
   CHECK_FALSE(api::router::blocking(get("/nope")));
   CHECK_FALSE(api::router::blocking(get("/events/")));
   CHECK_FALSE(api::router::blocking(get("/events", "POST")));
+  CHECK_FALSE(api::router::blocking(get("/events/stream")));
+  CHECK_FALSE(api::router::blocking(get("/")));
+  CHECK_FALSE(api::router::blocking(get("/ui/app.js")));
 }
 
 TEST_CASE("GET /status reports version, headline numbers and every group", "[api][router]") {
@@ -364,4 +369,103 @@ TEST_CASE("cursor encoding round-trips and is strict", "[api][router]") {
   CHECK_FALSE(api::decode_cursor(""));
   CHECK_FALSE(api::decode_cursor("+1"));
   CHECK_FALSE(api::decode_cursor(" 1"));
+}
+
+TEST_CASE("the web viewer is served from the binary, without a token", "[api][router][ui]") {
+  api::router_options o;
+  o.api_token = "s3cret";
+  world w(std::move(o));
+  const auto page = w.rt.handle(get("/"));
+  REQUIRE(page.status == 200);
+  CHECK(page.content_type == "text/html; charset=utf-8");
+  CHECK(page.body.find("<script src=\"/ui/app.js\"") != std::string::npos);
+  CHECK(page.body.find("/ui/style.css") != std::string::npos);
+  for (const char* same : {"/ui", "/ui/", "/ui/index.html", "/?status=4xx"}) {
+    INFO(same);
+    CHECK(w.rt.handle(get(same)).body == page.body);
+  }
+  auto header = [](const api::response& r, std::string_view name) {
+    for (const auto& [n, v] : r.headers) {
+      if (n == name) return v;
+    }
+    return std::string();
+  };
+  const auto csp = header(page, "Content-Security-Policy");
+  CHECK(csp.find("default-src 'none'") != std::string::npos);
+  CHECK(csp.find("script-src 'self'") != std::string::npos);
+  CHECK(csp.find("connect-src 'self'") != std::string::npos);
+  CHECK(csp.find("unsafe") == std::string::npos);
+  CHECK(header(page, "X-Content-Type-Options") == "nosniff");
+  CHECK(header(page, "Cache-Control") == "no-cache");
+
+  const auto js = w.rt.handle(get("/ui/app.js"));
+  CHECK(js.status == 200);
+  CHECK(js.content_type == "text/javascript; charset=utf-8");
+  CHECK(js.body.find("'use strict'") != std::string::npos);
+  const auto css = w.rt.handle(get("/ui/style.css"));
+  CHECK(css.status == 200);
+  CHECK(css.content_type == "text/css; charset=utf-8");
+  CHECK(header(css, "Content-Security-Policy").empty());
+
+  // ETags: one per file, quoted; If-None-Match with it (or a list holding it) answers 304.
+  const auto etag = header(js, "ETag");
+  REQUIRE(etag.size() == 18);
+  CHECK(etag.front() == '"');
+  CHECK(etag != header(css, "ETag"));
+  for (const auto& inm : {etag, "\"x\", W/" + etag, std::string("*")}) {
+    INFO(inm);
+    auto r =
+        w.rt.handle(parse_one("GET /ui/app.js HTTP/1.1\r\nIf-None-Match: " + inm + "\r\n\r\n"));
+    CHECK(r.status == 304);
+    CHECK(r.body.empty());
+    const auto bytes = api::serialize_response(r, true);
+    CHECK(bytes.find("Content-Length") == std::string::npos);
+    CHECK(bytes.find("ETag: " + etag + "\r\n") != std::string::npos);
+    CHECK(bytes.ends_with("\r\n\r\n"));
+  }
+  CHECK(w.rt.handle(parse_one("GET /ui/app.js HTTP/1.1\r\nIf-None-Match: \"old\"\r\n\r\n"))
+            .status == 200);
+
+  // The data stays behind the token.
+  CHECK(w.rt.handle(get("/events")).status == 401);
+  CHECK(w.rt.handle(get("/events/stream")).status == 401);
+}
+
+TEST_CASE("GET /events/stream: the filters of /events, then a live body", "[api][router]") {
+  world w;
+  auto r = w.rt.handle(get("/events/stream?method=post&status=2xx&path=/api/*&limit=5"));
+  REQUIRE(r.status == 200);
+  CHECK(r.content_type == "text/event-stream");
+  REQUIRE(r.live);
+  CHECK_FALSE(r.stream);
+  const auto head = api::serialize_response(r, true);
+  CHECK(head.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+  CHECK(head.find("Cache-Control: no-store\r\n") != std::string::npos);
+  CHECK(head.find("Content-Length") == std::string::npos);
+  CHECK(head.ends_with("\r\n\r\n"));
+
+  // The filter is the request's: a POST 201 on /api/x passes, the GET does not.
+  std::string out;
+  r.live->take(out);
+  CHECK(out.find("event: ready") != std::string::npos);
+  auto x = make_exchange("a", 1);
+  api::stream_record rec;
+  rec.assign(x);
+  CHECK_FALSE(r.live->offer(rec, 1 << 20));
+  x.request->method = "POST";
+  x.request->path = "/api/x";
+  x.response->status = 201;
+  rec.assign(x);
+  CHECK(r.live->offer(rec, 1 << 20));
+
+  for (const char* bad : {"status=abc", "since=yesterday", "method=", "limit=0", "cursor=!"}) {
+    INFO(bad);
+    const auto e = w.rt.handle(get(std::string("/events/stream?") + bad));
+    CHECK(e.status == 400);
+    CHECK_FALSE(e.live);
+  }
+  // An exchange whose id is "stream" is still reachable, escaped.
+  w.store.submit(make_exchange("stream", 3));
+  w.store.flush();
+  CHECK(w.rt.handle(get("/events/%73tream")).status == 200);
 }

@@ -21,6 +21,13 @@
 #            on the same data dir while HAProxy serves; every request must still get its
 #            answer, the gap must show in HAProxy's log (spoe_err), capture must resume
 #            (verify.py check --gap);
+#   crash    like restart, but SIGKILL: every exchange that ended more than CRASH_WINDOW
+#            (1.5 s: the 1 s fsync interval plus slack) before the kill is stored exactly
+#            once, every line parses (verify.py check --crash-at);
+#   disk-full  prlimit --fsize on the running agent makes its writes fail (EFBIG) as a full
+#            disk would, then lifts the limit: no SPOE error, /readyz 503 and /status
+#            degraded meanwhile, the exchanges not stored are exactly the write errors the
+#            agent counted, writing resumes (verify.py check --lost-to-write-errors);
 #   idle     scenarios 01 03, then HAProxy's SPOP connections stay idle past
 #            CAPTURE_SPOA_IDLE, then 01 again: HAProxy closes and reopens connections.
 # $HEP_E2E_PROXY=1 puts test/fixtures/tools/spop_proxy.py between HAProxy and the agent: it
@@ -258,6 +265,63 @@ case $SCENARIO in
         start_agent
         wait "$DRIVE" || FAILED+=("drive.sh: HAProxy did not answer every request while the agent was down")
         VERIFY_ARGS=(--load "$LOAD_N" --gap)
+        ;;
+    crash)
+        # Like restart, but SIGKILL: nothing is flushed or drained. On restart a torn last
+        # line is cut; every exchange that ended more than a flush interval (plus scheduling
+        # slack) before the kill must be on disk exactly once (verify.py --crash-at).
+        # 100 req/s and an early kill: the transaction cut by the kill is logged only after
+        # HAProxy's SPOE timeouts (~5 s), and capture must be seen resuming after that.
+        drive ONLY=30 LOAD_RATE="${LOAD_RATE:-100}" &
+        DRIVE=$!
+        wait_load 100
+        CRASH_AT=$(date +%s.%N)
+        log "killing the agent ($APID) with SIGKILL while HAProxy serves"
+        kill -KILL "$APID"
+        wait_exit "$APID" 20
+        sleep "${RESTART_GAP:-1}"
+        log "starting the agent again on the same data dir"
+        start_agent
+        grep -q "cannot\|startup failed" "$WORK/agent.log" && FAILED+=("the restarted agent reported a problem")
+        wait "$DRIVE" || FAILED+=("drive.sh: HAProxy did not answer every request while the agent was down")
+        VERIFY_ARGS=(--load "$LOAD_N" --gap --crash-at "$CRASH_AT" --crash-window "${CRASH_WINDOW:-1.5}")
+        ;;
+    disk-full)
+        # The agent's file-size limit (RLIMIT_FSIZE, set from outside with prlimit) makes its
+        # segment writes fail with EFBIG mid-line, as a full disk would. It must keep ACKing
+        # (no SPOE error in HAProxy's log), report degraded, count every exchange it could not
+        # write, leave only whole lines, and resume when the limit is lifted.
+        drive ONLY=30 LOAD_RATE="${LOAD_RATE:-150}" &
+        DRIVE=$!
+        wait_load 100
+        cur=$(find "$WORK/data/segments" -name '*.jsonl' -printf '%s\n' | sort -n | tail -n 1)
+        logsz=$(stat -c %s "$WORK/agent.log")
+        limit=$(( (cur > logsz ? cur : logsz) + 3000 ))
+        log "disk full: prlimit --fsize=$limit on the agent ($APID)"
+        # The soft limit only: raising a hard limit back needs CAP_SYS_RESOURCE.
+        prlimit --pid "$APID" --fsize="$limit:unlimited" || FAILED+=("prlimit failed")
+        degraded=
+        for _ in $(seq 1 100); do
+            code=$(curl -s -o "$WORK/readyz.json" -w '%{http_code}' "$API/readyz")
+            [ "$code" = 503 ] && { degraded=1; break; }
+            sleep 0.1
+        done
+        [ -n "$degraded" ] || FAILED+=("/readyz did not turn 503 while writes failed")
+        log "readyz while full: $code $(cat "$WORK/readyz.json")"
+        curl -s "$API/status" | grep -q '"status":"degraded"' ||
+            FAILED+=("/status does not say degraded while writes fail")
+        wait_load 100
+        log "space is back: prlimit --fsize=unlimited"
+        prlimit --pid "$APID" --fsize=unlimited || FAILED+=("prlimit failed")
+        ready_again=
+        for _ in $(seq 1 100); do
+            code=$(curl -s -o /dev/null -w '%{http_code}' "$API/readyz")
+            [ "$code" = 200 ] && { ready_again=1; break; }
+            sleep 0.1
+        done
+        [ -n "$ready_again" ] || FAILED+=("/readyz did not recover after the limit was lifted")
+        wait "$DRIVE" || FAILED+=("drive.sh: some requests failed while the disk was full")
+        VERIFY_ARGS=(--load "$LOAD_N" --lost-to-write-errors)
         ;;
     idle)
         drive ONLY="01 03"

@@ -69,6 +69,7 @@ class LogLine:
         self.fe, self.be, self.srv = g["fe"], g["be"], g["srv"]
         self.status, self.tsc = int(g["status"]), g["tsc"]
         t = g["timers"].split("/")
+        self.timers, self.date = t, g["date"]
         # %Tr = -1: no response came from the server (e.g. the client aborted first), so no
         # response message can exist.
         self.got_response = not (len(t) == 5 and t[3] == "-1")
@@ -85,6 +86,17 @@ class LogLine:
                 uri = (s.path or "/") + ("?" + s.query if "?" in uri else "")
             self.path, sep, q = uri.partition("?")
             self.query = q if sep else None
+
+    def end_time(self):
+        """Epoch seconds (local time, as HAProxy logs it) when the transaction ended: the
+        request's arrival (%tr) plus its total active time (%Ta)."""
+        try:
+            start = time.mktime(time.strptime(self.date.split(".")[0], "%d/%b/%Y:%H:%M:%S"))
+            start += float("0." + self.date.split(".")[1]) if "." in self.date else 0.0
+        except ValueError:
+            return 0.0
+        ta = self.timers[4] if len(self.timers) == 5 else "0"
+        return start + max(int(ta), 0) / 1000.0 if ta.lstrip("-").isdigit() else start
 
     @property
     def to_server(self):
@@ -658,6 +670,8 @@ def check(args):
         if c > 1:
             ck.fail("HAProxy logged unique-id %s %d times (unique-id-format not unique?)" % (uid, c))
     gap_missing = gap_incomplete = 0
+    crash_lost = []  # not stored, but ended within --crash-window of the kill
+    write_lost = []  # not stored, to be explained by the agent's write errors
     for ln in to_server:
         rs = by_id.get(ln.uid)
         if (args.gap or args.tolerate_err) and (ln.uid in gap_uids or ln.uid in split or
@@ -680,6 +694,13 @@ def check(args):
                     % (ln.uid, scenario_of(ln), ln.tsc,
                        "incomplete" if rs else "nothing"))
             continue
+        if not rs and args.crash_at and not isinstance(ln, BackendLine) and \
+                ln.end_time() >= args.crash_at - args.crash_window:
+            crash_lost.append(ln)
+            continue
+        if not rs and args.lost_to_write_errors:
+            write_lost.append(ln)
+            continue
         if not rs:
             ck.fail("%s [%s] %s: not stored (HAProxy sent it to %s/%s, status %d)"
                     % (ln.uid, scenario_of(ln) or "?", ln.req, ln.be, ln.srv, ln.status), ln.uid)
@@ -697,6 +718,21 @@ def check(args):
             ck.fail("%s: stored (complete=%r, %s %s) but HAProxy never logged this unique-id"
                     % (uid, r.get("complete"), rq.get("method"), rq.get("path")), uid)
 
+    if args.crash_at:
+        ck.note("crash: %d transactions ended within %.1f s before the kill (or after it) and "
+                "are not stored; every one that ended earlier is stored exactly once"
+                % (len(crash_lost), args.crash_window))
+    if args.lost_to_write_errors:
+        with open(args.events) as f:
+            status = json.load(f).get("status") or {}
+        counted = (status.get("storage") or {}).get("write_errors")
+        if counted != len(write_lost):
+            ck.fail("%d transactions are not stored but the agent counted %s write errors "
+                    "(loss must be counted exactly): %s"
+                    % (len(write_lost), counted, ", ".join(str(ln) for ln in write_lost[:5])))
+        else:
+            ck.note("write errors: %d transactions not stored, exactly the %d the agent counted"
+                    % (len(write_lost), counted))
     if args.tolerate_err and not args.gap:
         ck.note("tolerated: %d transactions with spoe_err in %s, %d of them not stored, %d "
                 "stored incomplete; all others stored complete"
@@ -991,6 +1027,13 @@ def main():
     c.add_argument("--bufsize", type=int, default=16384, help="tune.bufsize of the run")
     c.add_argument("--gap", action="store_true",
                    help="the agent was restarted during the run: SPOE errors are expected")
+    c.add_argument("--crash-at", type=float, default=0.0,
+                   help="epoch seconds when the agent was killed (SIGKILL)")
+    c.add_argument("--crash-window", type=float, default=1.5,
+                   help="transactions that ended this long before the kill may be lost")
+    c.add_argument("--lost-to-write-errors", action="store_true",
+                   help="transactions not stored must number exactly status.storage."
+                        "write_errors of --events")
     e = sub.add_parser("expect")
     e.add_argument("--events", required=True)
     e.add_argument("--proxy-stats")

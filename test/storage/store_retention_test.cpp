@@ -17,6 +17,7 @@
 
 namespace fs = std::filesystem;
 using storage_test::make_exchange;
+using storage_test::segment_files;
 using storage_test::temp_dir;
 
 namespace {
@@ -30,16 +31,6 @@ storage::config small_config(const temp_dir& dir) {
 }
 
 correlate::exchange numbered(int i) { return make_exchange("x-" + std::to_string(i)); }
-
-std::vector<fs::path> segment_files(const fs::path& segments) {
-  std::vector<fs::path> files;
-  for (const auto& day : fs::directory_iterator(segments)) {
-    for (const auto& f : fs::directory_iterator(day.path())) files.push_back(f.path());
-  }
-  std::sort(files.begin(), files.end(),
-            [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
-  return files;
-}
 
 std::uint64_t bytes_on_disk(const fs::path& segments) {
   std::uint64_t n = 0;

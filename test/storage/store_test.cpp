@@ -18,6 +18,7 @@
 
 namespace fs = std::filesystem;
 using storage_test::make_exchange;
+using storage_test::segment_files;
 using storage_test::temp_dir;
 
 namespace {
@@ -53,16 +54,6 @@ std::int64_t status_of(const std::string& record) {
   std::int64_t status = 0;
   REQUIRE(e["response"]["status"].get_int64().get(status) == simdjson::SUCCESS);
   return status;
-}
-
-std::vector<fs::path> segment_files(const fs::path& segments) {
-  std::vector<fs::path> files;
-  for (const auto& day : fs::directory_iterator(segments)) {
-    for (const auto& f : fs::directory_iterator(day.path())) files.push_back(f.path());
-  }
-  std::sort(files.begin(), files.end(),
-            [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
-  return files;
 }
 
 std::string slurp(const fs::path& p) {

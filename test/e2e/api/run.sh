@@ -26,53 +26,23 @@ die() { log "FAIL: $*"; exit 1; }
 [ -x "$AGENT" ] || die "agent binary not found or not executable: $AGENT"
 command -v python3 >/dev/null 2>&1 || die "python3 not found"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/hep-e2e-api.XXXXXX") || exit 1
-AGENT_PID=
-ok=0
-cleanup() {
-    if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
-        kill -KILL "$AGENT_PID" 2>/dev/null
-    fi
-    if [ "$ok" = 1 ] && [ -z "${HEP_E2E_KEEP:-}" ]; then
-        rm -rf "$WORK"
-    else
-        log "logs and data kept in $WORK"
-    fi
-}
-trap cleanup EXIT
-
-read -r SPOP_PORT HTTP_PORT < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(2)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
+. "$ROOT/test/common/agent.sh"
+hep_work_dir hep-e2e-api
 
 API_TOKEN=api-$RANDOM$RANDOM
 INGEST_TOKEN=ingest-$RANDOM$RANDOM
-"$AGENT" --spop-listen "127.0.0.1:$SPOP_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
-    --data-dir "$WORK/data" --log-level info \
+hep_start_agent "$WORK/agent.log" --data-dir "$WORK/data" --log-level info \
     --api-token "$API_TOKEN" --ingest-token "$INGEST_TOKEN" \
     --redact-json-field password --max-request-bytes 262144 \
-    --event-expiry-minutes 0.01 --cleanup-interval-minutes 0.005 \
-    >"$WORK/agent.log" 2>&1 &
-AGENT_PID=$!
-
-for _ in $(seq 100); do
-    python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$HTTP_PORT/healthz', timeout=1)" \
-        2>/dev/null && break
-    kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORK/agent.log"; die "agent exited at start"; }
-    sleep 0.1
-done
+    --event-expiry-minutes 0.01 --cleanup-interval-minutes 0.005 ||
+    { cat "$WORK/agent.log"; die "agent did not start"; }
+HTTP_PORT=$HEP_HTTP_PORT
 
 python3 "$HERE/check.py" "$HTTP_PORT" "$API_TOKEN" "$INGEST_TOKEN" || {
     tail -n 30 "$WORK/agent.log"
     die "API checks failed"
 }
 
-kill -TERM "$AGENT_PID"
-wait "$AGENT_PID"
-rc=$?
-AGENT_PID=
-[ "$rc" = 0 ] || { tail -n 30 "$WORK/agent.log"; die "agent exited with $rc on SIGTERM"; }
-ok=1
+hep_stop_agent || { tail -n 30 "$WORK/agent.log"; die "agent did not exit 0 on SIGTERM"; }
+HEP_OK=1
 log "pass"
