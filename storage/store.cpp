@@ -568,6 +568,7 @@ void store::impl::close_segment() {
   }
   ::close(write_fd_);
   write_fd_ = -1;
+  write_size_ = 0;  // the next line starts the next segment
   // Only the writer changes `hashes`, so it may read them without the lock.
   auto order = active_->sorted_by_hash();
   {

@@ -259,3 +259,24 @@ TEST_CASE("the index costs about 20 bytes per record", "[storage]") {
   CHECK(st.index_bytes < st.indexed * 24 + st.live_segments * 512);
   CHECK(st.index_bytes >= st.indexed * 20);
 }
+
+TEST_CASE("after a size rotation the next segment starts empty and fills up", "[storage]") {
+  temp_dir dir;
+  auto cfg = small_config(dir);
+  storage::store s(cfg);
+  // One batch: the writer rotates inside it, several times.
+  s.testing_pause_writer(true);
+  for (int i = 0; i < 60; ++i) REQUIRE(s.submit(numbered(i)));
+  s.testing_pause_writer(false);
+  s.flush();
+  const auto files = segment_files(s.segments_dir());
+  REQUIRE(files.size() > 3);
+  // Every segment but the newest was closed because it reached the size: none is a stub.
+  for (std::size_t i = 0; i + 1 < files.size(); ++i) {
+    INFO(files[i]);
+    CHECK(fs::file_size(files[i]) >= cfg.segment_bytes);
+  }
+  // (The newest was rotated too when the batch's last line happened to cross the size.)
+  const auto rotations = s.stats().rotations;
+  CHECK((rotations == files.size() - 1 || rotations == files.size()));
+}
