@@ -52,4 +52,8 @@ bridge_result to_event(const spop::message& m, std::int64_t now_us,
 // to `out`. Returns false when the block is malformed (nothing is appended then).
 bool decode_header_block(std::string_view block, std::vector<correlate::header>& out);
 
+// Appends the dotted-decimal text of an IPv4 address (4 bytes, network order), the same text
+// inet_ntop(AF_INET) gives, without its sprintf.
+void append_ipv4(const std::uint8_t* addr, std::string& out);
+
 }  // namespace agent

@@ -5,8 +5,11 @@
 
 namespace correlate {
 
-exchange make_incomplete(event&& e) {
-  exchange x;
+namespace {
+
+// Fill `x`, a default-constructed exchange (usually the new last element of the output vector),
+// so that a pair is built in place instead of being built and then moved into the vector.
+void incomplete_into(exchange& x, event&& e) {
   x.id = std::move(e.id);
   x.source = e.source;
   x.complete = false;
@@ -16,11 +19,9 @@ exchange make_incomplete(event&& e) {
     x.response = std::move(std::get<response_half>(e.half));
   }
   x.extra = std::move(e.extra);
-  return x;
 }
 
-exchange make_pair(event&& request, event&& response) {
-  exchange x;
+void pair_into(exchange& x, event&& request, event&& response) {
   x.id = std::move(request.id);
   x.source = request.source;
   x.complete = true;
@@ -34,6 +35,19 @@ exchange make_pair(event&& request, event&& response) {
   }
   x.extra = std::move(request.extra);
   for (auto& f : response.extra) x.extra.push_back(std::move(f));
+}
+
+}  // namespace
+
+exchange make_incomplete(event&& e) {
+  exchange x;
+  incomplete_into(x, std::move(e));
+  return x;
+}
+
+exchange make_pair(event&& request, event&& response) {
+  exchange x;
+  pair_into(x, std::move(request), std::move(response));
   return x;
 }
 
@@ -46,12 +60,15 @@ void correlator::add(event&& e, std::int64_t now_us, std::vector<exchange>& out)
     entry& waiting = it->second;
     if (waiting.half.kind() != e.kind()) {
       last_pair_wait_us_ = now_us - waiting.arrived_us;
-      event other = std::move(waiting.half);
       pending_bytes_ -= waiting.bytes;
       order_.erase(waiting.pos);
+      exchange& x = out.emplace_back();
+      if (e.kind() == half_kind::response) {
+        pair_into(x, std::move(waiting.half), std::move(e));
+      } else {
+        pair_into(x, std::move(e), std::move(waiting.half));
+      }
       table_.erase(it);
-      out.push_back(e.kind() == half_kind::response ? make_pair(std::move(other), std::move(e))
-                                                    : make_pair(std::move(e), std::move(other)));
       stats_.paired++;
       return;
     }
@@ -59,7 +76,7 @@ void correlator::add(event&& e, std::int64_t now_us, std::vector<exchange>& out)
     stats_.duplicates++;
     pending_bytes_ -= waiting.bytes;
     order_.erase(waiting.pos);
-    out.push_back(make_incomplete(std::move(waiting.half)));
+    incomplete_into(out.emplace_back(), std::move(waiting.half));
     table_.erase(it);
   }
 
@@ -77,7 +94,7 @@ void correlator::emit_oldest(std::vector<exchange>& out) {
   auto it = table_.find(*order_.front());
   order_.pop_front();
   pending_bytes_ -= it->second.bytes;
-  out.push_back(make_incomplete(std::move(it->second.half)));
+  incomplete_into(out.emplace_back(), std::move(it->second.half));
   table_.erase(it);
 }
 

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "agent/spop_bridge.h"
 
+#include <arpa/inet.h>
+
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -179,4 +182,190 @@ TEST_CASE("a fallback id stands in for a missing unique id, and is reported", "[
   REQUIRE(r2.event);
   CHECK(r2.event->id == "real");
   CHECK(r2.error == bridge_error::none);
+}
+
+TEST_CASE("IPv4 addresses are written as inet_ntop writes them", "[agent]") {
+  char expected[INET_ADDRSTRLEN];
+  for (int v = 0; v < 256; ++v) {
+    for (int pos = 0; pos < 4; ++pos) {
+      std::uint8_t a[4] = {1, 20, 255, 0};
+      a[pos] = static_cast<std::uint8_t>(v);
+      std::string out(1, 'x');  // appended to, not assigned
+      agent::append_ipv4(a, out);
+      REQUIRE(inet_ntop(AF_INET, a, expected, sizeof expected) != nullptr);
+      if (out != std::string("x") + expected) FAIL(out << " != " << expected);
+    }
+  }
+  std::vector<spop::kv> args = {{"unique_id", spop::make_string("u")},
+                                {"method", spop::make_string("GET")},
+                                {"src", spop::make_ipv4({192, 168, 100, 7})}};
+  auto r = to_event(msg("req", args), 0);
+  REQUIRE(r.event);
+  CHECK(std::get<correlate::request_half>(r.event->half).client_ip == "192.168.100.7");
+}
+
+TEST_CASE("every argument name and alias lands in its field and in its own half only", "[agent]") {
+  const auto hdrs = header_block({{"host", "h"}});
+  SECTION("request: bare, req_ and short forms") {
+    for (const std::string prefix : {"", "req_"}) {
+      // spop::kv names are views: keep the prefixed names alive.
+      const std::string h = prefix + "hdrs", b = prefix + "body", bl = prefix + "body_len",
+                        bs = prefix + "body_size";
+      std::vector<spop::kv> args = {{"id", spop::make_string("i")},
+                                    {"method", spop::make_string("PUT")},
+                                    {"path", spop::make_string("/p")},
+                                    {"query", spop::make_string("q=1")},
+                                    {"version", spop::make_string("2.0")},
+                                    {h, spop::make_binary(hdrs)},
+                                    {b, spop::make_binary("abc")},
+                                    {bl, spop::make_int64(3)},
+                                    {bs, spop::make_int64(10)},
+                                    {"src", spop::make_ipv4({10, 1, 2, 3})},
+                                    {"src_port", spop::make_int64(80)},
+                                    {"fe_name", spop::make_string("fe")},
+                                    {"ts_us", spop::make_int64(99)}};
+      auto r = to_event(msg("req", args), 0);
+      REQUIRE(r.error == bridge_error::none);
+      REQUIRE(r.event);
+      CHECK(r.event->id == "i");
+      CHECK(r.event->extra.empty());
+      const auto& q = std::get<correlate::request_half>(r.event->half);
+      CHECK(q.method == "PUT");
+      CHECK(q.path == "/p");
+      CHECK(q.query == std::optional<std::string>("q=1"));
+      CHECK(q.version == "2.0");
+      CHECK(q.headers == std::vector<correlate::header>{{"host", "h"}});
+      CHECK(q.body.data == "abc");
+      CHECK(q.body.size == 10);
+      CHECK(q.body.truncated);
+      CHECK(q.client_ip == "10.1.2.3");
+      CHECK(q.client_port == 80);
+      CHECK(q.frontend == "fe");
+      CHECK(q.time_us == 99);
+    }
+  }
+  SECTION("response: bare, res_ and short forms") {
+    for (const std::string prefix : {"", "res_"}) {
+      const std::string h = prefix + "hdrs", b = prefix + "body", bl = prefix + "body_len",
+                        bs = prefix + "body_size";
+      std::vector<spop::kv> args = {{"unique_id", spop::make_string("i")},
+                                    {"status", spop::make_int64(404)},
+                                    {h, spop::make_binary(hdrs)},
+                                    {b, spop::make_binary("abc")},
+                                    {bl, spop::make_int64(5)},
+                                    {bs, spop::make_null()},
+                                    {"be_name", spop::make_string("be")},
+                                    {"srv_name", spop::make_string("s1")},
+                                    {"elapsed_us", spop::make_int64(7)}};
+      auto r = to_event(msg("res", args), 0);
+      REQUIRE(r.error == bridge_error::none);
+      REQUIRE(r.event);
+      CHECK(r.event->extra.empty());
+      const auto& s = std::get<correlate::response_half>(r.event->half);
+      CHECK(s.status == 404);
+      CHECK(s.headers == std::vector<correlate::header>{{"host", "h"}});
+      CHECK(s.body.data == "abc");
+      CHECK(s.body.size == 5);
+      CHECK(s.backend == "be");
+      CHECK(s.server == "s1");
+      CHECK(s.elapsed_us == 7);
+    }
+  }
+  SECTION("names of the other half, or with a prefix they do not take, are kept as extra") {
+    std::vector<spop::kv> req = {{"unique_id", spop::make_string("i")},
+                                 {"method", spop::make_string("GET")},
+                                 {"res_hdrs", spop::make_binary(hdrs)},
+                                 {"backend", spop::make_string("be")},
+                                 {"elapsed_us", spop::make_int64(1)},
+                                 {"req_version", spop::make_string("1.0")},
+                                 {"req_ts_us", spop::make_int64(5)},
+                                 {"", spop::make_int64(6)},
+                                 {"Method", spop::make_string("x")},
+                                 {"req_bodY_len", spop::make_int64(8)},
+                                 {"req_body_len_and_more", spop::make_int64(9)}};
+    auto r = to_event(msg("req", req), 0);
+    REQUIRE(r.event);
+    std::vector<std::string> extra;
+    for (const auto& [name, value] : r.event->extra) extra.push_back(name);
+    CHECK(extra == std::vector<std::string>{"res_hdrs", "backend", "elapsed_us", "req_version",
+                                            "req_ts_us", "", "Method", "req_bodY_len",
+                                            "req_body_len_and_more"});
+    const auto& q = std::get<correlate::request_half>(r.event->half);
+    CHECK(q.headers.empty());
+    CHECK(q.version.empty());
+
+    std::vector<spop::kv> res = {{"unique_id", spop::make_string("i")},
+                                 {"status", spop::make_int64(200)},
+                                 {"req_body", spop::make_binary("b")},
+                                 {"path", spop::make_string("/")},
+                                 {"src", spop::make_ipv4({1, 2, 3, 4})},
+                                 {"frontend", spop::make_string("fe")}};
+    auto s = to_event(msg("res", res), 0);
+    REQUIRE(s.event);
+    extra.clear();
+    for (const auto& [name, value] : s.event->extra) extra.push_back(name);
+    CHECK(extra == std::vector<std::string>{"req_body", "path", "src", "frontend"});
+    CHECK(std::get<std::string>(s.event->extra[2].second) == "1.2.3.4");
+    CHECK_FALSE(std::get<correlate::response_half>(s.event->half).body.captured);
+  }
+  SECTION("repeated arguments: the last id counts, header blocks add up") {
+    const auto more = header_block({{"a", "1"}});  // spop values are views: keep it alive
+    std::vector<spop::kv> args = {{"unique_id", spop::make_string("first")},
+                                  {"method", spop::make_string("GET")},
+                                  {"hdrs", spop::make_binary(hdrs)},
+                                  {"req_hdrs", spop::make_binary(more)},
+                                  {"id", spop::make_string("last")}};
+    auto r = to_event(msg("req", args), 0);
+    REQUIRE(r.event);
+    CHECK(r.event->id == "last");
+    CHECK(std::get<correlate::request_half>(r.event->half).headers ==
+          std::vector<correlate::header>{{"host", "h"}, {"a", "1"}});
+  }
+}
+
+TEST_CASE("a header block appends to headers already there, or leaves them alone", "[agent]") {
+  std::vector<correlate::header> hs = {{"x", "1"}};
+  REQUIRE(decode_header_block(header_block({{"a", std::string(40, 'v')}, {"b", ""}}), hs));
+  CHECK(hs == std::vector<correlate::header>{{"x", "1"}, {"a", std::string(40, 'v')}, {"b", ""}});
+  const auto good = header_block({{"c", "3"}});
+  CHECK_FALSE(decode_header_block(good.substr(0, good.size() - 1), hs));
+  CHECK(hs.size() == 3);
+  CHECK(decode_header_block(header_block({}), hs));
+  CHECK(hs.size() == 3);
+}
+
+TEST_CASE("arguments past the 32nd are named like the first ones", "[agent]") {
+  std::vector<std::string> names;
+  for (int i = 0; i < 40; ++i) names.push_back(std::to_string(i) + "_x");
+  std::vector<spop::kv> args;
+  for (const auto& n : names) args.push_back({n, spop::make_int64(1)});
+  args.push_back({"path", spop::make_string("/late")});
+  args.push_back({"method", spop::make_string("GET")});
+  args.push_back({"unique_id", spop::make_string("late-id")});
+  args.push_back({"res_hdrs", spop::make_null()});
+  auto r = to_event(msg("req", args), 0);
+  REQUIRE(r.event);
+  CHECK(r.event->id == "late-id");
+  CHECK(std::get<correlate::request_half>(r.event->half).path == "/late");
+  REQUIRE(r.event->extra.size() == 41);
+  CHECK(r.event->extra.back().first == "res_hdrs");
+}
+
+TEST_CASE("header blocks of 31 to 70 headers decode in order, and a bad tail rejects all",
+          "[agent]") {
+  for (std::size_t n : {31u, 32u, 33u, 70u}) {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    for (std::size_t i = 0; i < n; ++i) {
+      pairs.emplace_back(std::to_string(i) + "-name", std::string(i, 'v'));
+    }
+    const auto block = header_block(pairs);
+    std::vector<correlate::header> hs;
+    REQUIRE(decode_header_block(block, hs));
+    REQUIRE(hs.size() == n);
+    for (std::size_t i = 0; i < n; ++i) CHECK(hs[i] == pairs[i]);
+    // Cut inside the last pair: nothing is appended.
+    hs.clear();
+    CHECK_FALSE(decode_header_block(block.substr(0, block.size() - 4), hs));
+    CHECK(hs.empty());
+  }
 }

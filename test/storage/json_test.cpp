@@ -5,7 +5,11 @@
 
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <iterator>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -405,4 +409,151 @@ TEST_CASE("RFC 3339 UTC times with microseconds", "[storage]") {
   // Before 1970 is not expected from HAProxy, but still counts down correctly.
   CHECK(rfc3339(-1) == "1969-12-31T23:59:59.999999Z");
   CHECK(rfc3339(-2208988800'000000) == "1900-01-01T00:00:00.000000Z");
+}
+
+namespace {
+
+// The escaping rules of append_json_string() written out byte by byte, as plainly as possible,
+// with simdjson deciding what is well-formed UTF-8: the fast writer must match it exactly.
+std::string reference_json_string(std::string_view s) {
+  std::string out = "\"";
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+      ++i;
+    } else if (c < 0x20) {
+      const char* forms = "\b\f\n\r\t";
+      const char* letters = "bfnrt";
+      if (const char* f = std::strchr(forms, c); f != nullptr && c != 0) {
+        out += '\\';
+        out += letters[f - forms];
+      } else {
+        char esc[8];
+        std::snprintf(esc, sizeof esc, "\\u%04x", c);
+        out += esc;
+      }
+      ++i;
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+    } else {
+      const std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+      if (c >= 0xC2 && i + len <= s.size() && storage::is_utf8(s.substr(i, len))) {
+        out.append(s.substr(i, len));
+        i += len;
+      } else {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      }
+    }
+  }
+  return out + "\"";
+}
+
+// Random strings over bytes that exercise every path: plain ASCII (long runs of it too),
+// escapes, 2- to 4-byte sequences, and bytes that are not UTF-8.
+std::string random_string(std::mt19937& rng, std::size_t n) {
+  static const std::string_view pieces[] = {
+      "a", "b", "plain text run ", "0123456789abcdef", "\"", "\\", "\n", "\t", "\x01", "\x1f",
+      "\x7f", "/", "\xC3\xA9", "\xE2\x9C\x93", "\xF0\x9F\x98\x80", "\xFF", "\xC0", "\xED\xA0",
+      "\xE2\x82", "\xF4\x90"};
+  std::string s;
+  while (s.size() < n) s += pieces[rng() % std::size(pieces)];
+  s.resize(n);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("escaping matches the byte-by-byte reference at every length and offset",
+          "[storage]") {
+  std::mt19937 rng(6);
+  SECTION("random strings, lengths 0 to 80 (the scalar, 8- and 16-byte paths)") {
+    for (int k = 0; k < 20000; ++k) {
+      const std::string s = random_string(rng, rng() % 81);
+      std::string out = "prefix";
+      storage::append_json_string(s, out);
+      if (out != "prefix" + reference_json_string(s)) FAIL("differs for " << s);
+    }
+  }
+  SECTION("one special byte at each position of ASCII runs of 0 to 40 bytes") {
+    for (const std::string_view special : {"\"", "\\", "\n", "\x05", "\x7f", "\xC3\xA9", "\xFF",
+                                           "\xE2\x82", "\xF0\x9F\x98\x80"}) {
+      for (std::size_t len = 0; len <= 40; ++len) {
+        for (std::size_t pos = 0; pos <= len; ++pos) {
+          std::string s(len, 'x');
+          s.insert(pos, special);
+          std::string out;
+          storage::append_json_string(s, out);
+          if (out != reference_json_string(s)) FAIL("differs for " << s);
+        }
+      }
+    }
+  }
+  SECTION("long strings: sequences and escapes across the writer's 8 KiB steps") {
+    for (std::size_t n : {8191u, 8192u, 8193u, 8195u, 20000u, 70000u}) {
+      const std::string s = random_string(rng, n);
+      std::string out;
+      storage::append_json_string(s, out);
+      CHECK(out == reference_json_string(s));
+      // A 4-byte sequence and an escape straddling each step boundary.
+      std::string t(n, 'y');
+      for (std::size_t at = 8190; at + 4 < n; at += 8192) t.replace(at, 4, "\xF0\x9F\x98\x80");
+      for (std::size_t at = 8191 * 2; at < n; at += 8192) t[at] = '"';
+      out.clear();
+      storage::append_json_string(t, out);
+      CHECK(out == reference_json_string(t));
+    }
+  }
+}
+
+TEST_CASE("JSON lines: bodies and headers of every size are written as the reference says",
+          "[storage]") {
+  std::mt19937 rng(7);
+  for (std::size_t n : {0u, 1u, 7u, 8u, 15u, 16u, 17u, 500u, 8192u, 20000u, 100000u}) {
+    auto x = make_exchange("id-" + std::to_string(n));
+    // A valid UTF-8 body (random_string minus the bytes that are not UTF-8).
+    std::string body = random_string(rng, n);
+    std::string valid;
+    storage::append_valid_utf8(body, valid);
+    x.request->body.data = valid;
+    x.request->body.size = valid.size();
+    x.response->headers.emplace_back("x-random", random_string(rng, n % 300));
+    x.response->body.data = random_string(rng, n) + "\xFF";  // not UTF-8: base64
+    const std::string line = line_of(x);
+    INFO("n = " << n);
+    const std::string req_body = ",\"body\":" + reference_json_string(valid) + ",";
+    CHECK(line.find(req_body) != std::string::npos);
+    const std::string hdr = ",[\"x-random\"," +
+                            reference_json_string(x.response->headers.back().second) + "]]";
+    CHECK(line.find(hdr) != std::string::npos);
+    parsed p(line);
+    std::string decoded;
+    REQUIRE(base64_decode(str(p.root["response"]["body"]), decoded));
+    CHECK(decoded == x.response->body.data);
+    CHECK(str(p.root["request"]["body"]) == valid);
+  }
+  SECTION("a line larger than the per-thread staging buffer, then a small one") {
+    auto big = make_exchange("big");
+    big.request->body.data = std::string(3 * 1024 * 1024, 'z') + "\"end\"";
+    std::string line = line_of(big);
+    parsed p(line);
+    CHECK(str(p.root["request"]["body"]) == big.request->body.data);
+    auto small = make_exchange("abc");
+    std::string two = "keep:";
+    storage::append_json_line(small, two);
+    storage::append_json_line(small, two);
+    CHECK(two == "keep:" + line_of(small) + line_of(small));
+  }
+}
+
+TEST_CASE("RFC 3339 years outside 0000-9999 are written with a wider year", "[storage]") {
+  CHECK(rfc3339(253402300800'000000) == "10000-01-01T00:00:00.000000Z");
+  CHECK(rfc3339(-62167219200'000001) == "-001-12-31T23:59:59.999999Z");
+  std::string out = "t=";
+  storage::append_rfc3339(-62167219200'000001, out);
+  CHECK(out == "t=-001-12-31T23:59:59.999999Z");
 }
