@@ -13,10 +13,11 @@
 //   hash collision costs a pread, never a wrong answer. No id bytes are kept in memory.
 // - The writer holds the lock exclusively only to append to the active segment's index after
 //   a successful write, to add or seal a segment, and to drop segments for retention; readers
-//   hold it shared only to copy what they need, and pread outside it. Every segment keeps one
-//   O_RDONLY descriptor open for its lifetime; readers hold a shared_ptr to the segment while
-//   they read, so retention can unlink a segment without pulling a descriptor from under a
-//   pread. The active segment also has an O_WRONLY|O_APPEND descriptor owned by the writer.
+//   hold it shared only to copy what they need, and pread outside it. Read descriptors are
+//   opened on demand (reader()) and cached for the 64 most recently read segments; a reader
+//   holds a shared_ptr to the descriptor while it reads, so neither the cache nor retention
+//   (which unlinks files) closes one under a pread. The active segment also has an
+//   O_WRONLY|O_APPEND descriptor owned by the writer.
 // - Keys (cursors) are (segment number << 32) | (line + 1), see store.h.
 #include "storage/store.h"
 
@@ -58,10 +59,23 @@ struct line_loc {
 constexpr std::uint64_t max_segment_bytes = 1ull << 30;  // keeps offsets in 32 bits
 constexpr std::uint64_t line_mask = 0xffffffffull;
 
-struct segment {
+// An O_RDONLY descriptor, closed when the last reader using it lets go.
+struct file_handle {
+  int fd;
+  explicit file_handle(int f) : fd(f) {}
+  ~file_handle() { ::close(fd); }
+  file_handle(const file_handle&) = delete;
+  file_handle& operator=(const file_handle&) = delete;
+};
+using handle_ptr = std::shared_ptr<const file_handle>;
+
+struct segment : std::enable_shared_from_this<segment> {
   fs::path path;
   std::uint64_t number = 0;  // the <seq> of the file name
-  int fd = -1;               // O_RDONLY, shared by all readers (pread)
+
+  // Read descriptor, opened on demand and cached (impl::reader(), under impl::fd_mu_).
+  handle_ptr handle;
+  std::uint64_t last_used = 0;
 
   // Index. While the segment is active the writer appends under index_mu_ (exclusive) and
   // readers copy under index_mu_ (shared); once `sealed` it never changes again.
@@ -72,10 +86,7 @@ struct segment {
   std::uint64_t bytes = 0;        // whole lines
   std::int64_t last_write_s = 0;  // unix time of the newest line (mtime at recovery)
 
-  segment(fs::path p, std::uint64_t n, int f) : path(std::move(p)), number(n), fd(f) {}
-  ~segment() {
-    if (fd >= 0) ::close(fd);
-  }
+  segment(fs::path p, std::uint64_t n) : path(std::move(p)), number(n) {}
   segment(const segment&) = delete;
   segment& operator=(const segment&) = delete;
 
@@ -194,6 +205,13 @@ struct store::impl {
   mutable std::shared_mutex index_mu_;
   std::deque<segment_ptr> segments_;
 
+  // Read descriptors: at most max_open_readers segments keep one open, least recently used
+  // closed first (a reader still using one keeps it until it is done).
+  static constexpr std::size_t max_open_readers = 64;
+  mutable std::mutex fd_mu_;
+  mutable std::vector<std::weak_ptr<segment>> open_readers_;
+  mutable std::uint64_t fd_clock_ = 0;
+
   // Writer-thread state (set up by the constructor before the thread starts).
   int write_fd_ = -1;
   segment_ptr active_;  // the segment write_fd_ appends to
@@ -233,6 +251,7 @@ struct store::impl {
   void enforce_retention();
   void update_gauges();  // index_mu_ held (either way)
   std::vector<segment_ptr> snapshot() const;
+  handle_ptr reader(segment& seg) const;  // null if the file cannot be opened (deleted)
 };
 
 // ---- recovery ----
@@ -280,43 +299,58 @@ void store::impl::recover_segment(const fs::path& path, std::uint64_t number,
     throw std::runtime_error(
         fmt::format("storage: cannot open {}: {}", path.native(), std::strerror(err)));
   }
-  const auto size = static_cast<std::size_t>(st.st_size);
-  std::string data(size + simdjson::SIMDJSON_PADDING, '\0');
-  if (!read_all(fd, data.data(), size, 0)) {
-    const int err = errno;
-    ::close(fd);
-    throw std::runtime_error(
-        fmt::format("storage: cannot read {}: {}", path.native(), std::strerror(err)));
-  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
 
   // Index every whole line; a tail without '\n', or a last line that is not JSON, is what a
-  // crash mid-write leaves behind and is cut.
-  auto seg = std::make_shared<segment>(path, number, -1);
+  // crash mid-write leaves behind and is cut. The file is read in chunks, so start-up memory
+  // does not grow with --segment-bytes (a line longer than a chunk grows the buffer).
+  constexpr std::size_t chunk = 4u << 20;
+  auto seg = std::make_shared<segment>(path, number);
   seg->last_write_s = st.st_mtim.tv_sec;
-  std::size_t pos = 0;
-  std::size_t good = 0;  // end of the last line we keep
-  while (pos < size) {
-    const void* nl = std::memchr(data.data() + pos, '\n', size - pos);
-    if (nl == nullptr) break;
-    const auto end = static_cast<std::size_t>(static_cast<const char*>(nl) - data.data());
-    const std::string_view line(data.data() + pos, end - pos);
-    const std::size_t capacity = data.size() - pos;
-    const bool last = end + 1 == size;
-    bool keep = true;
-    if (last) {
-      simdjson::dom::element ignored;
-      keep = !dom.parse(line.data(), line.size(), false).get(ignored);
+  std::string buf;         // file bytes [base, base + have), then padding
+  std::uint64_t base = 0;  // file offset of buf[0]
+  std::size_t have = 0;
+  std::uint64_t good = 0;  // end of the last line we keep
+  bool torn = false;
+  while (!torn) {
+    std::size_t pos = 0;
+    while (pos < have) {
+      const void* nl = std::memchr(buf.data() + pos, '\n', have - pos);
+      if (nl == nullptr) break;
+      const auto end = static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data());
+      const std::string_view line(buf.data() + pos, end - pos);
+      if (base + end + 1 == size) {  // the last line must be whole JSON
+        simdjson::dom::element ignored;
+        if (dom.parse(line.data(), line.size(), false).get(ignored)) {
+          torn = true;
+          break;
+        }
+      }
+      good = base + end + 1;
+      // Lines in the middle that are not ours are skipped, not cut: what follows is good.
+      const std::uint64_t at = base + pos;
+      if (auto id = extract_id(od, line, buf.size() - pos);
+          id && at <= line_mask && line.size() <= line_mask) {
+        seg->lines.push_back(
+            line_loc{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(line.size())});
+        seg->hashes.push_back(std::hash<std::string_view>{}(*id));
+      }
+      pos = end + 1;
     }
-    if (!keep) break;
-    good = end + 1;
-    // Lines in the middle that are not ours are skipped, not cut: what follows is good.
-    if (auto id = extract_id(od, line, capacity);
-        id && pos <= line_mask && line.size() <= line_mask) {
-      seg->lines.push_back(
-          line_loc{static_cast<std::uint32_t>(pos), static_cast<std::uint32_t>(line.size())});
-      seg->hashes.push_back(std::hash<std::string_view>{}(*id));
+    if (torn || base + have >= size) break;  // a tail without '\n' is left: torn
+    // Keep the incomplete tail at the front and read the next chunk after it.
+    buf.erase(0, pos);
+    base += pos;
+    have -= pos;
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size - base - have));
+    buf.resize(have + n + simdjson::SIMDJSON_PADDING, '\0');
+    if (!read_all(fd, buf.data() + have, n, base + have)) {
+      const int err = errno;
+      ::close(fd);
+      throw std::runtime_error(
+          fmt::format("storage: cannot read {}: {}", path.native(), std::strerror(err)));
     }
-    pos = end + 1;
+    have += n;
   }
   if (good != size) {
     if (::ftruncate(fd, static_cast<off_t>(good)) != 0 || ::fsync(fd) != 0) {
@@ -336,11 +370,6 @@ void store::impl::recover_segment(const fs::path& path, std::uint64_t number,
     return;
   }
 
-  seg->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (seg->fd < 0) {
-    throw std::runtime_error(
-        fmt::format("storage: cannot open {}: {}", path.native(), std::strerror(errno)));
-  }
   seg->bytes = good;
   seg->lines.shrink_to_fit();
   seg->hashes.shrink_to_fit();
@@ -524,17 +553,12 @@ bool store::impl::open_segment() {
                                     tm.tm_sec, number);
   const int wfd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
   if (wfd < 0) return false;
-  const int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (rfd < 0) {
-    ::close(wfd);
-    return false;
-  }
   // The new name must survive a crash as well as the lines written to it.
   if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
-  active_ = std::make_shared<segment>(std::move(path), number, rfd);
+  active_ = std::make_shared<segment>(std::move(path), number);
   active_->last_write_s = now;
   active_since_ = steady::now();
   {
@@ -627,6 +651,31 @@ void store::impl::enforce_retention() {
 }
 
 // ---- readers ----
+
+handle_ptr store::impl::reader(segment& seg) const {
+  std::lock_guard lk(fd_mu_);
+  seg.last_used = ++fd_clock_;
+  if (seg.handle) return seg.handle;
+  const int fd = ::open(seg.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  // Segments may be dropped by other threads meanwhile: look at the live ones only.
+  std::vector<segment_ptr> live;
+  live.reserve(open_readers_.size());
+  for (const auto& w : open_readers_) {
+    if (auto p = w.lock(); p && p.get() != &seg) live.push_back(std::move(p));
+  }
+  if (live.size() >= max_open_readers) {
+    auto lru = std::min_element(live.begin(), live.end(), [](const auto& a, const auto& b) {
+      return a->last_used < b->last_used;
+    });
+    (*lru)->handle.reset();
+    live.erase(lru);
+  }
+  open_readers_.assign(live.begin(), live.end());
+  seg.handle = std::make_shared<const file_handle>(fd);
+  open_readers_.push_back(seg.shared_from_this());
+  return seg.handle;
+}
 
 std::vector<segment_ptr> store::impl::snapshot() const {
   std::shared_lock lk(index_mu_);
@@ -741,7 +790,8 @@ query_result store::query(const storage::query& q) const {
       const std::uint64_t start = run.front().offset;
       const std::uint64_t end = std::uint64_t{run.back().offset} + run.back().length;
       buf.assign(end - start + padding, '\0');
-      const bool ok = read_all(seg.fd, buf.data(), end - start, start);
+      const auto h = impl_->reader(*segs[si]);
+      const bool ok = h && read_all(h->fd, buf.data(), end - start, start);
       for (std::size_t k = run.size(); k-- > 0;) {
         ++r.scanned;
         // Lines that cannot be read back (the disk failed under us) are left out of the page.
@@ -786,6 +836,7 @@ std::optional<std::string> store::get(std::string_view id) const {
   for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
     const segment& seg = **it;
     candidates.clear();
+    handle_ptr file;
     {
       std::shared_lock lk(impl_->index_mu_);
       if (seg.sealed) {
@@ -799,8 +850,9 @@ std::optional<std::string> store::get(std::string_view id) const {
       }
     }
     for (const auto& c : candidates) {
+      if (!file && !(file = impl_->reader(**it))) break;
       line.assign(c.length + simdjson::SIMDJSON_PADDING, '\0');
-      if (!read_all(seg.fd, line.data(), c.length, c.offset)) continue;
+      if (!read_all(file->fd, line.data(), c.length, c.offset)) continue;
       const auto found = extract_id(parser, std::string_view(line.data(), c.length), line.size());
       if (found && *found == valid) {
         line.resize(c.length);

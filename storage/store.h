@@ -11,9 +11,9 @@
 // Index: per segment, 8 bytes per line (offset, length) and 8 bytes of id hash, plus 4 bytes per
 // line once the segment is sealed (line numbers sorted by hash, for get()): about 20 bytes per
 // stored record, no id bytes. With 1 KiB records that is ~20 MiB of memory per GiB on disk;
-// `counters::index_bytes` reports the real figure. Every live segment keeps one read-only
-// descriptor open; retention (bytes and age) bounds how many there are. Start-up reads each
-// segment whole, one at a time, to rebuild the index.
+// `counters::index_bytes` reports the real figure. Read descriptors are opened on demand and at
+// most 64 stay open (least recently used closed first), however many segments there are.
+// Start-up reads each segment in 4 MiB chunks, one segment at a time, to rebuild the index.
 //
 // Cursors: a record's key is (segment number << 32) | (line number in the segment + 1). Segment
 // numbers only grow and are in the file names, so a key, and any cursor, stays valid across
