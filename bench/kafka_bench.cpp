@@ -5,18 +5,26 @@
 //
 //   kafka_bench [--count N] [--format json|msgpack] [--queue N] [--body BYTES]
 //               [--rate PER_SECOND] [--option key=value]...
+//   kafka_bench --serve-mock SECONDS [--topic NAME]
 //
 // Prints one JSON object: submit cost (mean and p99 ns, measured on the calling thread, the
 // loop thread's share in the agent), the end-to-end rate (first submit to last delivery
 // report), drops, and the close() time. --rate paces submits (0: as fast as possible), to see
 // whether a given rate is sustained without drops.
+//
+// --serve-mock runs only the mock cluster (the same 3 brokers and topic), for another process
+// such as the agent (bench/kafka.sh): prints `BOOTSTRAPS host:port,...` on stdout and serves
+// until SIGTERM/SIGINT or SECONDS, so its CPU is measured apart from the producer's.
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -68,12 +76,57 @@ correlate::exchange make(std::uint64_t i, std::size_t body) {
 
 void quiet_log(const rd_kafka_t*, int, const char*, const char*) {}
 
+// librdkafka's mock cluster: 3 brokers on loopback, `topic` with 3 partitions led by brokers
+// 1..3. It runs on threads of `handle`, a producer that is otherwise unused.
+struct mock_cluster {
+  rd_kafka_t* handle = nullptr;
+  rd_kafka_mock_cluster_t* mc = nullptr;
+
+  explicit mock_cluster(const std::string& topic) {
+    char err[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, &quiet_log);
+    handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (handle == nullptr) throw std::runtime_error(err);
+    mc = rd_kafka_mock_cluster_new(handle, 3);
+    rd_kafka_mock_topic_create(mc, topic.c_str(), 3, 3);
+    for (int p = 0; p < 3; ++p) rd_kafka_mock_partition_set_leader(mc, topic.c_str(), p, p + 1);
+  }
+  ~mock_cluster() {
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(handle);
+  }
+  mock_cluster(const mock_cluster&) = delete;
+  mock_cluster& operator=(const mock_cluster&) = delete;
+  std::string bootstraps() const { return rd_kafka_mock_cluster_bootstraps(mc); }
+};
+
+// --serve-mock: until SIGTERM/SIGINT or `seconds`. The signals are blocked before librdkafka
+// starts its threads (they inherit the mask) and taken with sigtimedwait.
+int serve_mock(const std::string& topic, double seconds) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  mock_cluster m(topic);
+  std::printf("BOOTSTRAPS %s\n", m.bootstraps().c_str());
+  std::fflush(stdout);
+  const auto until = steady::now() + std::chrono::duration<double>(seconds);
+  while (steady::now() < until) {
+    timespec ts{0, 200'000'000};
+    if (sigtimedwait(&set, nullptr, &ts) > 0) break;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::uint64_t count = 200000;
   std::uint64_t rate = 0;
   std::size_t body = 500;
+  double serve_seconds = -1;
   storage::kafka_config cfg;
   cfg.topic = "http-exchanges";
   cfg.queue_capacity = 100000;
@@ -89,6 +142,10 @@ int main(int argc, char** argv) {
       body = std::stoull(v);
     } else if (a == "--rate") {
       rate = std::stoull(v);
+    } else if (a == "--serve-mock") {
+      serve_seconds = std::stod(v);
+    } else if (a == "--topic") {
+      cfg.topic = v;
     } else if (a == "--option") {
       const auto eq = v.find('=');
       if (eq == std::string::npos) throw std::invalid_argument("--option wants key=value");
@@ -99,15 +156,9 @@ int main(int argc, char** argv) {
     }
   }
 
-  char err[256];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set_log_cb(conf, &quiet_log);
-  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  if (handle == nullptr) throw std::runtime_error(err);
-  rd_kafka_mock_cluster_t* mc = rd_kafka_mock_cluster_new(handle, 3);
-  rd_kafka_mock_topic_create(mc, cfg.topic.c_str(), 3, 3);
-  for (int p = 0; p < 3; ++p) rd_kafka_mock_partition_set_leader(mc, cfg.topic.c_str(), p, p + 1);
-  cfg.brokers = rd_kafka_mock_cluster_bootstraps(mc);
+  if (serve_seconds >= 0) return serve_mock(cfg.topic, serve_seconds);
+  auto mock = std::make_unique<mock_cluster>(cfg.topic);
+  cfg.brokers = mock->bootstraps();
   cfg.close_timeout = std::chrono::seconds(30);
 
   // Prebuilt, so the loop measures the sink and not the exchange builder.
@@ -148,8 +199,7 @@ int main(int argc, char** argv) {
     closed = sink.close();
     s = sink.stats();
   }
-  rd_kafka_mock_cluster_destroy(mc);
-  rd_kafka_destroy(handle);
+  mock.reset();
 
   std::sort(submit_ns.begin(), submit_ns.end());
   double mean = 0;

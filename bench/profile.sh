@@ -7,7 +7,8 @@
 # Instruction counts do not depend on the machine's load, so before/after comparisons are exact.
 #
 # Env: AGENT, SPOP_LOAD, MODE=capture|discard (default capture), RATE=2000 DURATION=8,
-#      OUT (default /tmp/hep-bench/profile-<time>), TOP=25
+#      OUT (default /tmp/hep-bench/profile-<time>), TOP=25, AGENT_ARGS (more agent flags,
+#      word-split, e.g. "--kafka-brokers HOST:PORT" for the Kafka sink: bench/kafka.sh)
 # Output: $OUT/callgrind.<mode>.out and $OUT/summary-<mode>.md.
 set -u
 if [ -z "${HEP_BENCH_INNER:-}" ]; then
@@ -30,7 +31,7 @@ trap 'bench_log interrupted; exit 1' INT TERM
 read -r SPOA API <<<"$(free_ports 2)"
 APIURL=http://127.0.0.1:$API
 data=$OUT/data-$MODE; rm -rf "$data"; mkdir -p "$data"
-extra=(); [ "$MODE" = discard ] && extra=(--discard)
+extra=(${AGENT_ARGS:-}); [ "$MODE" = discard ] && extra+=(--discard)
 valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.$MODE.out" "$AGENT" \
     --spop-listen "127.0.0.1:$SPOA" --http-listen "127.0.0.1:$API" --data-dir "$data" \
     --log-level warn "${extra[@]}" >"$OUT/valgrind-$MODE.log" 2>&1 &
@@ -74,7 +75,9 @@ for ir, name in rows(False)[:top]:
 keys = ["storage::store::impl::run", "storage::append_json_line", "agent::app::spop_process",
         "agent::app::handle_notify", "agent::to_event", "agent::decode_header_block",
         "spop::session::feed", "correlate::correlator::add", "agent::app::sink", "correlate::redact",
-        "correlate::exchange::~exchange", "inet_ntop", "agent::app::spop_flush", "uv_run"]
+        "correlate::exchange::~exchange", "inet_ntop", "agent::app::spop_flush", "uv_run",
+        "storage::kafka_sink::submit", "storage::kafka_sink::impl::run",
+        "storage::kafka_sink::impl::produce", "rd_kafka_produceva"]
 print("\nInclusive (a function and everything it calls):\n")
 print("| Ir/NOTIFY | % | function |\n|---|---|---|")
 seen = set()
@@ -86,5 +89,17 @@ for ir, name in rows(True):
                 continue
             seen.add(k)
             print(f"| {ir / notify:,.0f} | {100 * ir / tot:.1f}% | `{k}` |")
+out = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", path],
+                     capture_output=True, text=True).stdout
+objs = {}
+for line in out.splitlines():
+    m = re.match(r"\s*([\d,]+) \([\d. %]+\)\s+.*\[([^\]]*)\]$", line)
+    if m and "PROGRAM TOTALS" not in line:
+        o = m.group(2).rsplit("/", 1)[-1]
+        objs[o] = objs.get(o, 0) + int(m.group(1).replace(",", ""))
+print("\nBy shared object (self):\n")
+print("| Ir/NOTIFY | % | object |\n|---|---|---|")
+for o, ir in sorted(objs.items(), key=lambda kv: -kv[1])[:8]:
+    print(f"| {ir / notify:,.0f} | {100 * ir / tot:.1f}% | `{o}` |")
 PY
 cat "$OUT/summary-$MODE.md"

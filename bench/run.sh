@@ -9,6 +9,12 @@
 #   3. e2e        bench/e2e.sh: wrk -> HAProxy 2.6, no SPOE / capture / discard, interleaved
 #   4. legacy     bench/legacy.sh: POST /http-events, ours vs the Node stand-in (if ours exists)
 #   5. profile    bench/profile.sh: callgrind instruction profile, capture and discard
+#   query, soak   issue 5, not in the default STEPS: bench/query.sh (queries over a 1 GiB
+#                 volume) and bench/soak.sh (SOAK_MINUTES, default 10, through HAProxy); their
+#                 summaries stay in $OUT/query and $OUT/soak (analysis.md §7-8 is their account)
+#   kafka         issue 8, not in the default STEPS: bench/kafka.sh (file sink vs file + Kafka
+#                 sink to librdkafka's mock cluster, at 50k NOTIFY/s and flat out); summary in
+#                 $OUT/kafka (analysis.md §9 is its account)
 # Env: OUT (default /tmp/hep-bench/run-<time>), SKIP_BUILD=1, QUICK=1 (1 rep, short runs),
 #      REPS, DURATION (passed on), STEPS="micro disk load e2e legacy profile".
 # Needs: cmake, ninja, g++, libbenchmark-dev, libuv1-dev, haproxy, wrk, node, valgrind, curl,
@@ -32,16 +38,18 @@ mkdir -p "$BIN"
 if [ -z "${SKIP_BUILD:-}" ]; then
     log "building (Release, build-bench)"
     cmd "cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEP_TESTS=OFF -DHEP_BENCH=ON"
-    cmd "cmake --build build-bench --target http-event-processor bench_micro spop-load"
+    cmd "cmake --build build-bench --target http-event-processor bench_micro spop-load make_store kafka_bench"
     cmake -S "$ROOT" -B "$ROOT/build-bench" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEP_TESTS=OFF \
         -DHEP_BENCH=ON >"$OUT/build.log" 2>&1 &&
         cmake --build "$ROOT/build-bench" --target http-event-processor bench_micro spop-load \
-            >>"$OUT/build.log" 2>&1 || { tail -n 30 "$OUT/build.log"; log "build failed"; exit 1; }
+            make_store kafka_bench >>"$OUT/build.log" 2>&1 || { tail -n 30 "$OUT/build.log"; log "build failed"; exit 1; }
 fi
 # One consistent set of binaries for the whole run, whatever happens to the tree meanwhile.
 cp "$ROOT/build-bench/agent/http-event-processor" "$ROOT/build-bench/bench/bench_micro" \
-    "$ROOT/build-bench/bench/spop-load" "$BIN/"
-export AGENT=$BIN/http-event-processor SPOP_LOAD=$BIN/spop-load
+    "$ROOT/build-bench/bench/spop-load" "$ROOT/build-bench/bench/make_store" \
+    "$ROOT/build-bench/bench/kafka_bench" "$BIN/"
+export AGENT=$BIN/http-event-processor SPOP_LOAD=$BIN/spop-load MAKE_STORE=$BIN/make_store \
+    KAFKA_BENCH=$BIN/kafka_bench
 
 {
     echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -102,6 +110,24 @@ for step in $STEPS; do
         cmd "MODE=capture RATE=2000 DURATION=8 bash bench/profile.sh; MODE=discard ... (valgrind --tool=callgrind on the agent, spop-load --conns 2 --window 16)"
         OUT=$OUT/profile MODE=capture bash "$HERE/profile.sh" >/dev/null 2>"$OUT/profile.log" || log "profile failed"
         OUT=$OUT/profile MODE=discard bash "$HERE/profile.sh" >/dev/null 2>>"$OUT/profile.log" || log "profile failed"
+        ;;
+    query)
+        log "queries over a full volume (issue 5)"
+        cmd "GIB=1 SKIP_BUILD=1 bash bench/query.sh   # make_store 1 GiB, agent --retention-bytes 0, wrk -t1 -c1/-c4 -d${DURATION}s"
+        OUT=$OUT/query SKIP_BUILD=1 GIB=${GIB:-1} bash "$HERE/query.sh" >/dev/null 2>"$OUT/query.log" ||
+            log "query.sh failed (see $OUT/query.log)"
+        ;;
+    soak)
+        log "soak through HAProxy (issue 5), ${SOAK_MINUTES:-10} min"
+        cmd "bash bench/soak.sh --minutes ${SOAK_MINUTES:-10}   # wrk -t1 -c4 ~1500 req/s, bench/soak/traffic.lua"
+        OUT=$OUT/soak bash "$HERE/soak.sh" --minutes "${SOAK_MINUTES:-10}" >/dev/null 2>"$OUT/soak.log" ||
+            log "soak.sh failed (see $OUT/soak.log)"
+        ;;
+    kafka)
+        log "Kafka sink to the mock cluster (issue 8)"
+        cmd "bash bench/kafka.sh --reps $REPS --duration $DURATION   # phases r50k:50000 max:0, modes file kafka inproc"
+        OUT=$OUT/kafka bash "$HERE/kafka.sh" --reps "$REPS" --duration "$DURATION" >/dev/null \
+            2>"$OUT/kafka.log" || log "kafka.sh failed (see $OUT/kafka.log)"
         ;;
     esac
 done
