@@ -132,6 +132,13 @@ struct kafka_sink::impl {
 
   void start();
   bool submit(correlate::exchange&& x, std::uint64_t bytes);
+  // The queue cannot take `bytes` more (count cap, or byte cap unless it is empty).
+  bool full(std::uint64_t bytes) const {
+    const auto n = in_flight_.load(std::memory_order_relaxed);
+    return n >= cfg_.queue_capacity ||
+           (cfg_.queue_bytes != 0 && n != 0 &&
+            queue_bytes_.load(std::memory_order_relaxed) + bytes > cfg_.queue_bytes);
+  }
   void run();
   void produce(queued& q, steady::time_point deadline, bool closing);
   void settle(std::uint64_t bytes) {
@@ -211,11 +218,7 @@ bool kafka_sink::impl::submit(correlate::exchange&& x, std::uint64_t bytes) {
   bool was_empty = false;
   {
     std::lock_guard lk(mu_);
-    const auto n = in_flight_.load(std::memory_order_relaxed);
-    const bool full = n >= cfg_.queue_capacity ||
-                      (cfg_.queue_bytes != 0 && n != 0 &&
-                       queue_bytes_.load(std::memory_order_relaxed) + bytes > cfg_.queue_bytes);
-    if (closing_ || full) {
+    if (closing_ || full(bytes)) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
@@ -417,12 +420,13 @@ kafka_sink::kafka_sink(kafka_config cfg, kafka_notify notify) : impl_(std::make_
 kafka_sink::~kafka_sink() { close(); }
 
 bool kafka_sink::submit(const correlate::exchange& x) {
-  // Cheap refusal first: no copy when the exchange would be dropped anyway.
-  if (impl_->in_flight_.load(std::memory_order_relaxed) >= impl_->cfg_.queue_capacity) {
+  // Cheap refusal first, by count or bytes: no copy when the exchange would be dropped anyway.
+  const auto bytes = approx_bytes(x);
+  if (impl_->full(bytes)) {
     impl_->dropped_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  return impl_->submit(correlate::exchange(x), approx_bytes(x));
+  return impl_->submit(correlate::exchange(x), bytes);
 }
 
 bool kafka_sink::submit(correlate::exchange&& x) {
