@@ -127,6 +127,7 @@ class app {
   void http_write(http_conn* c, std::string&& bytes);
   void http_start_stream(http_conn* c, api::response&& r, bool keep_alive);
   void http_stream_next(http_conn* c);
+  static void http_after_work(uv_work_t* job, int status) noexcept;
   static void on_http_sweep(uv_timer_t* t) noexcept;
 
   // GET /events/stream (live_stream.cpp): a response whose `live` body is fed every exchange

@@ -36,6 +36,9 @@ struct http_work {
   std::string piece;
   bool more = false;
   bool failed = false;
+  // Runs on the loop thread after the job, unless the connection was closed meanwhile
+  // (app::http_after_work).
+  void (*done)(app::http_conn* conn, http_work& work) = nullptr;
 };
 
 std::uint64_t request_timeout_ms(double seconds) {
@@ -160,6 +163,16 @@ void app::http_process(http_conn* c) {
     w->router = router_.get();
     w->request = std::move(req);
     w->req.data = w;
+    w->done = [](http_conn* conn, http_work& work) {
+      auto* self = conn->owner;
+      if (work.response.stream) {
+        self->http_start_stream(conn, std::move(work.response), work.request.keep_alive);
+      } else {
+        conn->busy = false;
+        self->http_send(conn, work.response, work.request.keep_alive);
+        self->http_process(conn);
+      }
+    };
     uv_queue_work(
         &loop_, &w->req,
         [](uv_work_t* job) {
@@ -170,30 +183,7 @@ void app::http_process(http_conn* c) {
             work->response = api::error_response(500, e.what());
           }
         },
-        [](uv_work_t* job, int) noexcept {
-          auto* work = static_cast<http_work*>(job->data);
-          auto* conn = work->conn;
-          conn->in_work = false;
-          if (conn->freed_by_work) {
-            delete conn;
-          } else if (!conn->closed) {
-            auto* self = conn->owner;
-            try {
-              if (work->response.stream) {
-                self->http_start_stream(conn, std::move(work->response),
-                                        work->request.keep_alive);
-              } else {
-                conn->busy = false;
-                self->http_send(conn, work->response, work->request.keep_alive);
-                self->http_process(conn);
-              }
-            } catch (const std::exception& e) {
-              log::error("http conn={} dropped: {}", conn->id, e.what());
-              self->http_close(conn);
-            }
-          }
-          delete work;
-        });
+        &app::http_after_work);
     return;
   }
 }
@@ -220,6 +210,25 @@ void app::http_stream_next(http_conn* c) {
   w->conn = c;
   w->producer = c->stream.get();
   w->req.data = w;
+  w->done = [](http_conn* conn, http_work& work) {
+    auto* self = conn->owner;
+    if (work.failed) {
+      // The head is gone already: ending the connection is the only honest signal.
+      log::warn("http conn={} streamed body failed", conn->id);
+      self->http_close(conn);
+      return;
+    }
+    std::string out;
+    api::append_chunk(work.piece, out);
+    if (!work.more) {
+      api::append_last_chunk(out);
+      conn->stream.reset();
+      conn->busy = false;
+      if (conn->stream_close) conn->close_after_write = true;
+    }
+    self->http_write(conn, std::move(out));
+    if (!work.more && !conn->closed) self->http_process(conn);
+  };
   uv_queue_work(
       &loop_, &w->req,
       [](uv_work_t* job) {
@@ -230,38 +239,26 @@ void app::http_stream_next(http_conn* c) {
           work->failed = true;
         }
       },
-      [](uv_work_t* job, int) noexcept {
-        auto* work = static_cast<http_work*>(job->data);
-        auto* conn = work->conn;
-        conn->in_work = false;
-        if (conn->freed_by_work) {
-          delete conn;
-        } else if (!conn->closed) {
-          auto* self = conn->owner;
-          try {
-            if (work->failed) {
-              // The head is gone already: ending the connection is the only honest signal.
-              log::warn("http conn={} streamed body failed", conn->id);
-              self->http_close(conn);
-            } else {
-              std::string out;
-              api::append_chunk(work->piece, out);
-              if (!work->more) {
-                api::append_last_chunk(out);
-                conn->stream.reset();
-                conn->busy = false;
-                if (conn->stream_close) conn->close_after_write = true;
-              }
-              self->http_write(conn, std::move(out));
-              if (!work->more && !conn->closed) self->http_process(conn);
-            }
-          } catch (const std::exception& e) {
-            log::error("http conn={} dropped: {}", conn->id, e.what());
-            self->http_close(conn);
-          }
-        }
-        delete work;
-      });
+      &app::http_after_work);
+}
+
+// Back on the loop thread after a thread-pool job: the connection was kept alive for the job
+// (in_work); free it if it was closed meanwhile, else let the job's `done` continue.
+void app::http_after_work(uv_work_t* job, int) noexcept {
+  auto* work = static_cast<http_work*>(job->data);
+  auto* conn = work->conn;
+  conn->in_work = false;
+  if (conn->freed_by_work) {
+    delete conn;
+  } else if (!conn->closed) {
+    try {
+      work->done(conn, *work);
+    } catch (const std::exception& e) {
+      log::error("http conn={} dropped: {}", conn->id, e.what());
+      conn->owner->http_close(conn);
+    }
+  }
+  delete work;
 }
 
 void app::http_write(http_conn* c, std::string&& bytes) {
@@ -271,22 +268,21 @@ void app::http_write(http_conn* c, std::string&& bytes) {
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   c->writes_pending++;
   c->last_activity_ms = uv_now(&loop_);
-  const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->handle), &buf, 1,
-                          [](uv_write_t* req, int status) noexcept {
-                            auto* conn = static_cast<http_conn*>(req->data);
-                            delete reinterpret_cast<write_req<std::string>*>(req);
-                            conn->writes_pending--;
-                            if (conn->closed) return;
-                            if (status < 0 ||
-                                (conn->close_after_write && conn->writes_pending == 0)) {
-                              conn->owner->http_close(conn);
-                            } else if (conn->stream && !conn->in_work &&
-                                       conn->writes_pending == 0) {
-                              conn->owner->http_stream_next(conn);
-                            } else if (conn->live) {
-                              conn->owner->live_flush(conn);  // what waited for the socket
-                            }
-                          });
+  const int rc =
+      uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->handle), &buf, 1,
+               [](uv_write_t* req, int status) noexcept {
+                 auto* conn = static_cast<http_conn*>(req->data);
+                 delete reinterpret_cast<write_req<std::string>*>(req);
+                 conn->writes_pending--;
+                 if (conn->closed) return;
+                 if (status < 0 || (conn->close_after_write && conn->writes_pending == 0)) {
+                   conn->owner->http_close(conn);
+                 } else if (conn->stream && !conn->in_work && conn->writes_pending == 0) {
+                   conn->owner->http_stream_next(conn);
+                 } else if (conn->live) {
+                   conn->owner->live_flush(conn);  // what waited for the socket
+                 }
+               });
   if (rc < 0) {
     delete w;
     c->writes_pending--;
@@ -295,10 +291,14 @@ void app::http_write(http_conn* c, std::string&& bytes) {
 }
 
 void app::http_send(http_conn* c, const api::response& r, bool keep_alive) {
-  if (r.status >= 500) http_stats_.responses_5xx++;
-  else if (r.status >= 400) http_stats_.responses_4xx++;
-  else if (r.status >= 300) http_stats_.responses_3xx++;
-  else http_stats_.responses_2xx++;
+  if (r.status >= 500)
+    http_stats_.responses_5xx++;
+  else if (r.status >= 400)
+    http_stats_.responses_4xx++;
+  else if (r.status >= 300)
+    http_stats_.responses_3xx++;
+  else
+    http_stats_.responses_2xx++;
 
   const bool close = r.close || !keep_alive || stopping_;
   std::string out;
@@ -346,8 +346,10 @@ void app::http_close(http_conn* c) {
   uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), [](uv_handle_t* h) {
     auto* conn = static_cast<http_conn*>(h->data);
     // A thread-pool job still holds the connection: it frees it when it comes back.
-    if (conn->in_work) conn->freed_by_work = true;
-    else delete conn;
+    if (conn->in_work)
+      conn->freed_by_work = true;
+    else
+      delete conn;
   });
 }
 
