@@ -312,14 +312,10 @@ void app::sink(std::vector<correlate::exchange>& xs) {
     correlate::redact(x, redaction_);
     api::redact_json_fields(x, cfg_.redact_json_fields);
     live_publish(x);  // GET /events/stream clients; nothing to do without any
-    if (kafka_) {
-      if (cfg_.no_file_storage) {
-        kafka_->submit(std::move(x));
-        continue;
-      }
-      kafka_->submit(x);  // a copy; the file store takes the original
-    }
-    store_->submit(std::move(x));
+    // One shared record for both sinks: no copy, and one JSON line for both.
+    auto r = storage::make_record(std::move(x));
+    if (kafka_) kafka_->submit(r);
+    if (!cfg_.no_file_storage) store_->submit(std::move(r));
   }
   xs.clear();
 }

@@ -30,31 +30,6 @@ namespace {
 using steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// Bytes an exchange holds until its delivery report: its strings, as the payload copy in
-// librdkafka will be about as big, plus a fixed allowance for keys and structure.
-std::uint64_t approx_bytes(const correlate::exchange& x) {
-  std::uint64_t n = 512 + x.id.size();
-  const auto headers = [&n](const std::vector<correlate::header>& hs) {
-    for (const auto& [name, value] : hs) n += name.size() + value.size() + 8;
-  };
-  if (x.request) {
-    const auto& r = *x.request;
-    n += r.method.size() + r.path.size() + (r.query ? r.query->size() : 0) + r.version.size() +
-         r.body.data.size() + r.client_ip.size() + r.frontend.size();
-    headers(r.headers);
-  }
-  if (x.response) {
-    const auto& r = *x.response;
-    n += r.version.size() + r.body.data.size() + r.backend.size() + r.server.size();
-    headers(r.headers);
-  }
-  for (const auto& [k, v] : x.extra) {
-    n += k.size() + 16;
-    if (const auto* s = std::get_if<std::string>(&v)) n += s->size();
-  }
-  return n;
-}
-
 std::string error_text(rd_kafka_resp_err_t err, const char* detail) {
   std::string s = rd_kafka_err2name(err);
   s += ": ";
@@ -62,10 +37,6 @@ std::string error_text(rd_kafka_resp_err_t err, const char* detail) {
   return s;
 }
 
-struct queued {
-  correlate::exchange x;
-  std::uint64_t bytes = 0;
-};
 
 }  // namespace
 
@@ -106,7 +77,7 @@ struct kafka_sink::impl {
 
   std::mutex mu_;
   std::condition_variable cv_;     // wakes the sink thread
-  std::vector<queued> queue_;      // guarded by mu_
+  std::vector<record_ptr> queue_;  // guarded by mu_
   bool closing_ = false;           // guarded by mu_
   steady::time_point deadline_{};  // guarded by mu_; set with closing_
   std::thread thread_;
@@ -131,7 +102,7 @@ struct kafka_sink::impl {
   std::string key_;
 
   void start();
-  bool submit(correlate::exchange&& x, std::uint64_t bytes);
+  bool submit(record_ptr&& r);
   // The queue cannot take `bytes` more (count cap, or byte cap unless it is empty).
   bool full(std::uint64_t bytes) const {
     const auto n = in_flight_.load(std::memory_order_relaxed);
@@ -140,7 +111,7 @@ struct kafka_sink::impl {
             queue_bytes_.load(std::memory_order_relaxed) + bytes > cfg_.queue_bytes);
   }
   void run();
-  void produce(queued& q, steady::time_point deadline, bool closing);
+  void produce(const record_ptr& r, steady::time_point deadline, bool closing);
   void settle(std::uint64_t bytes) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     queue_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
@@ -214,7 +185,8 @@ void kafka_sink::impl::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-bool kafka_sink::impl::submit(correlate::exchange&& x, std::uint64_t bytes) {
+bool kafka_sink::impl::submit(record_ptr&& r) {
+  const auto bytes = r->approx_bytes();
   bool was_empty = false;
   {
     std::lock_guard lk(mu_);
@@ -226,7 +198,7 @@ bool kafka_sink::impl::submit(correlate::exchange&& x, std::uint64_t bytes) {
     queue_bytes_.fetch_add(bytes, std::memory_order_relaxed);
     submitted_.fetch_add(1, std::memory_order_relaxed);
     was_empty = queue_.empty();
-    queue_.push_back({std::move(x), bytes});
+    queue_.push_back(std::move(r));
   }
   // The thread only sleeps on cv_ with an empty queue, and takes the whole queue when it wakes.
   if (was_empty) cv_.notify_one();
@@ -234,7 +206,7 @@ bool kafka_sink::impl::submit(correlate::exchange&& x, std::uint64_t bytes) {
 }
 
 void kafka_sink::impl::run() {
-  std::vector<queued> batch;
+  std::vector<record_ptr> batch;
   for (;;) {
     bool closing = false;
     steady::time_point deadline;
@@ -256,7 +228,10 @@ void kafka_sink::impl::run() {
       closing = closing_;
       deadline = deadline_;
     }
-    for (auto& q : batch) produce(q, deadline, closing);
+    for (auto& r : batch) {
+      produce(r, deadline, closing);
+      r.reset();  // librdkafka copied the payload; the file store may still hold the record
+    }
     batch.clear();
     rd_kafka_poll(rk_, 0);
     if (closing) {
@@ -266,18 +241,22 @@ void kafka_sink::impl::run() {
   }
 }
 
-void kafka_sink::impl::produce(queued& q, steady::time_point deadline, bool closing) {
-  payload_.clear();
+void kafka_sink::impl::produce(const record_ptr& r, steady::time_point deadline, bool closing) {
+  const auto& x = r->exchange();
+  std::string_view payload;
   if (cfg_.format == kafka_format::json) {
-    append_json_line(q.x, payload_);
-    payload_.pop_back();  // the '\n'
+    payload = record::json_line(r, payload_);  // made once, shared with the file store
+    payload.remove_suffix(1);                  // the '\n'
   } else {
-    append_msgpack_record(q.x, payload_);
+    payload_.clear();
+    append_msgpack_record(x, payload_);
+    payload = payload_;
   }
   key_.clear();
-  append_valid_utf8(q.x.id, key_);
-  const auto source = correlate::to_string(q.x.source);
-  const std::string_view complete = q.x.complete ? "true" : "false";
+  append_valid_utf8(x.id, key_);
+  const auto source = correlate::to_string(x.source);
+  const std::string_view complete = x.complete ? "true" : "false";
+  const auto bytes = r->approx_bytes();
 
   rd_kafka_vu_t vu[7];
   vu[0].vtype = RD_KAFKA_VTYPE_RKT;
@@ -285,7 +264,7 @@ void kafka_sink::impl::produce(queued& q, steady::time_point deadline, bool clos
   vu[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
   vu[1].u.i = RD_KAFKA_MSG_F_COPY;
   vu[2].vtype = RD_KAFKA_VTYPE_VALUE;
-  vu[2].u.mem = {payload_.data(), payload_.size()};
+  vu[2].u.mem = {const_cast<char*>(payload.data()), payload.size()};
   vu[3].vtype = RD_KAFKA_VTYPE_KEY;
   vu[3].u.mem = {key_.data(), key_.size()};
   vu[4].vtype = RD_KAFKA_VTYPE_HEADER;
@@ -294,7 +273,7 @@ void kafka_sink::impl::produce(queued& q, steady::time_point deadline, bool clos
   vu[5].u.header = {"complete", complete.data(), static_cast<ssize_t>(complete.size())};
   // The per-message opaque carries the bytes to release when its delivery report comes.
   vu[6].vtype = RD_KAFKA_VTYPE_OPAQUE;
-  vu[6].u.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(q.bytes));
+  vu[6].u.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(bytes));
 
   for (;;) {
     rd_kafka_error_t* e = rd_kafka_produceva(rk_, vu, std::size(vu));
@@ -304,14 +283,14 @@ void kafka_sink::impl::produce(queued& q, steady::time_point deadline, bool clos
     rd_kafka_error_destroy(e);
     if (code != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       // Permanent for this record (too big, unknown topic, fatal producer error).
-      fail(q.bytes, reason);
+      fail(bytes, reason);
       return;
     }
     // Only with options that shrink librdkafka's queue below ours: wait for room, but never
     // past the close deadline.
     if (closing && steady::now() >= deadline) {
       left_.fetch_add(1, std::memory_order_relaxed);
-      settle(q.bytes);
+      settle(bytes);
       return;
     }
     rd_kafka_poll(rk_, 50);
@@ -419,19 +398,15 @@ kafka_sink::kafka_sink(kafka_config cfg, kafka_notify notify) : impl_(std::make_
 
 kafka_sink::~kafka_sink() { close(); }
 
+bool kafka_sink::submit(record_ptr r) { return impl_->submit(std::move(r)); }
+
 bool kafka_sink::submit(const correlate::exchange& x) {
   // Cheap refusal first, by count or bytes: no copy when the exchange would be dropped anyway.
-  const auto bytes = approx_bytes(x);
-  if (impl_->full(bytes)) {
+  if (impl_->full(x.approx_bytes())) {
     impl_->dropped_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  return impl_->submit(correlate::exchange(x), bytes);
-}
-
-bool kafka_sink::submit(correlate::exchange&& x) {
-  const auto bytes = approx_bytes(x);
-  return impl_->submit(std::move(x), bytes);
+  return impl_->submit(make_record(correlate::exchange(x)));
 }
 
 kafka_close_result kafka_sink::close() {

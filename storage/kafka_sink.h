@@ -10,8 +10,9 @@
 // record twice.
 //
 // Threads: submit() is called from the loop thread and never waits on the network: it takes a
-// short lock, queues the exchange and returns. One sink thread serialises, produces and serves
-// librdkafka's delivery reports; librdkafka's own threads talk to the brokers.
+// short lock, queues the record and returns. One sink thread serialises (or takes the JSON line
+// the file store already made), produces and serves librdkafka's delivery reports; librdkafka's
+// own threads talk to the brokers.
 //
 // Bound: at most `queue_capacity` exchanges (and about `queue_bytes` bytes) are held between
 // submit() and their delivery report, whether they still wait for the sink thread or sit in
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "correlate/types.h"
+#include "storage/record.h"
 
 namespace storage {
 
@@ -49,7 +51,7 @@ struct kafka_config {
   // them, enable.idempotence included): SASL, TLS, compression.type, linger.ms, ...
   std::vector<std::pair<std::string, std::string>> options;
   std::size_t queue_capacity = 100000;            // exchanges from submit() to delivery report
-  std::uint64_t queue_bytes = 256ull << 20;       // their approximate bytes (0: no byte bound)
+  std::uint64_t queue_bytes = 256ull << 20;       // their record::approx_bytes() (0: no bound)
   std::chrono::milliseconds close_timeout{5000};  // close(): longest wait for deliveries
 };
 
@@ -108,10 +110,13 @@ class kafka_sink {
   kafka_sink(const kafka_sink&) = delete;
   kafka_sink& operator=(const kafka_sink&) = delete;
 
-  // Queues `x` (copied: the caller keeps it, typically for the file store). Never blocks on
-  // the network; returns false and counts a drop when the bound is reached or after close().
+  // Queues the record. Never blocks on the network; returns false and counts a drop when the
+  // bound is reached or after close(). The record may be shared with the file store: in the
+  // JSON format its line is made once for both (storage/record.h).
+  bool submit(record_ptr r);
+  bool submit(correlate::exchange&& x) { return submit(make_record(std::move(x))); }
+  // Copies `x` into a record, unless the bound refuses it anyway.
   bool submit(const correlate::exchange& x);
-  bool submit(correlate::exchange&& x);
 
   // Stops accepting, produces what is queued, waits up to close_timeout for delivery reports,
   // then purges what is left (counted in `left`) and destroys the producer. Returns within

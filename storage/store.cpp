@@ -188,7 +188,7 @@ struct store::impl {
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;  // wakes the writer
   std::condition_variable done_cv_;   // wakes flush()
-  std::vector<correlate::exchange> queue_;
+  std::vector<record_ptr> queue_;
   std::uint64_t queued_bytes_ = 0;
   bool closed_ = false;  // submit() refuses
   bool stop_ = false;    // the writer drains and exits
@@ -241,7 +241,7 @@ struct store::impl {
                        simdjson::dom::parser& dom);
   void run();
   steady::time_point next_wake(steady::time_point now) const;
-  void write_batch(std::vector<correlate::exchange>& batch);
+  void write_batch(std::vector<record_ptr>& batch);
   void write_out();
   bool write_all(const char* p, std::size_t n);
   bool open_segment();
@@ -393,7 +393,7 @@ steady::time_point store::impl::next_wake(steady::time_point now) const {
 }
 
 void store::impl::run() {
-  std::vector<correlate::exchange> batch;
+  std::vector<record_ptr> batch;
   std::uint64_t taken = 0;  // exchanges taken from the queue, ever
   const auto interval = std::chrono::milliseconds(std::max(cfg_.flush_interval_ms, 0));
   for (;;) {
@@ -445,10 +445,10 @@ void store::impl::run() {
   }
 }
 
-void store::impl::write_batch(std::vector<correlate::exchange>& batch) {
-  for (const auto& x : batch) {
+void store::impl::write_batch(std::vector<record_ptr>& batch) {
+  for (auto& r : batch) {
     const std::size_t start = buf_.size();
-    append_json_line(x, buf_);
+    record::append_json_line(r, buf_);
     const std::size_t length = buf_.size() - start - 1;
     if (length > line_mask) {
       // Cannot happen with capped bodies; an index entry could not address it.
@@ -456,7 +456,9 @@ void store::impl::write_batch(std::vector<correlate::exchange>& batch) {
       write_errors_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    pending_.push_back(pending{start, static_cast<std::uint32_t>(length), id_hash(x.id)});
+    pending_.push_back(
+        pending{start, static_cast<std::uint32_t>(length), id_hash(r->exchange().id)});
+    r.reset();  // the other sinks may still hold it; this one is done with it
     if (write_size_ + buf_.size() >= cfg_.segment_bytes) {
       write_out();
       if (write_fd_ >= 0) {
@@ -702,8 +704,8 @@ store::store(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
 
 store::~store() { close(); }
 
-bool store::submit(correlate::exchange&& x) {
-  const std::uint64_t bytes = x.approx_bytes();
+bool store::submit(record_ptr r) {
+  const std::uint64_t bytes = r->approx_bytes();
   bool was_empty = false;
   {
     std::lock_guard lk(impl_->queue_mu_);
@@ -715,7 +717,7 @@ bool store::submit(correlate::exchange&& x) {
       return false;
     }
     was_empty = impl_->queue_.empty();
-    impl_->queue_.push_back(std::move(x));
+    impl_->queue_.push_back(std::move(r));
     impl_->queued_bytes_ += bytes;
     ++impl_->enqueued_;
     impl_->queue_depth_.store(impl_->queue_.size(), std::memory_order_relaxed);

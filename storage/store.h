@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "correlate/types.h"
+#include "storage/record.h"
 
 namespace storage {
 
@@ -111,7 +112,9 @@ class store {
 
   // Hands one exchange to the writer thread. Never blocks; returns false (and counts a drop)
   // when the queue is full (queue_capacity exchanges, or queue_bytes unless it is empty).
-  bool submit(correlate::exchange&& x);
+  // A shared record may be held by other sinks too: its JSON line is made once for all.
+  bool submit(record_ptr r);
+  bool submit(correlate::exchange&& x) { return submit(make_record(std::move(x))); }
 
   // Writes everything queued, fsyncs, stops the writer thread. Idempotent.
   void close();

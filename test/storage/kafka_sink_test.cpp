@@ -12,9 +12,11 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <msgpack.hpp>
+#include <simdjson.h>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -23,10 +25,12 @@
 #include <vector>
 
 #include "storage/json.h"
+#include "storage/store.h"
 #include "storage/msgpack_record.h"
 #include "test/storage/test_util.h"
 
 using storage_test::make_exchange;
+using storage_test::temp_dir;
 using namespace std::chrono_literals;
 
 namespace {
@@ -419,6 +423,57 @@ TEST_CASE("kafka sink: N exchanges in make exactly N records out", "[storage][ka
   CHECK(seen.kinds().empty());
   check_balance(s);
   check_topic(mc, topic, expected, format);
+}
+
+TEST_CASE("kafka sink and file store sharing records: the topic holds the file's lines",
+          "[storage][kafka]") {
+  // As the agent hands each exchange to both sinks: one record, one JSON line made by whichever
+  // thread gets there first. Either way, each Kafka value is the file's line without its '\n'.
+  const std::string topic = "exchanges";
+  mock_cluster mc(topic);
+  storage::kafka_sink sink(sink_config(mc.bootstraps(), topic));
+  temp_dir dir;
+  storage::config sc;
+  sc.data_dir = dir.path() / "data";
+  storage::store st(sc);
+
+  constexpr int n = 500;
+  std::map<std::string, correlate::exchange> expected;
+  for (int i = 0; i < n; ++i) {
+    auto x = varied_exchange(i);
+    expected.emplace(x.id, x);
+    auto r = storage::make_record(std::move(x));
+    REQUIRE(sink.submit(r));
+    REQUIRE(st.submit(std::move(r)));
+  }
+  st.flush();
+  REQUIRE(wait_until([&] { return sink.stats().delivered == n; }, 60s));
+  sink.close();
+  st.close();
+
+  std::map<std::string, std::string> file_lines;  // id -> line without '\n'
+  for (const auto& f : storage_test::segment_files(sc.data_dir / "segments")) {
+    std::ifstream in(f, std::ios::binary);
+    std::string line;
+    while (std::getline(in, line)) {
+      simdjson::dom::parser p;
+      const auto doc = p.parse(line);
+      REQUIRE(doc.error() == simdjson::SUCCESS);
+      file_lines.emplace(std::string(doc["id"].get_string().value()), line);
+    }
+  }
+  REQUIRE(file_lines.size() == n);
+  consumer c(mc.bootstraps(), topic);
+  const auto records = c.read(n, 60s);
+  REQUIRE(records.size() == n);
+  for (const auto& r : records) {
+    INFO("key " << r.key);
+    const auto it = file_lines.find(r.key);
+    REQUIRE(it != file_lines.end());
+    CHECK(r.value == it->second);
+    CHECK(r.value == json_payload(expected.at(r.key)));
+  }
+  CHECK(c.stored() == n);
 }
 
 TEST_CASE("kafka sink: a broker down for a few seconds loses and duplicates nothing",
