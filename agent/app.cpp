@@ -10,7 +10,7 @@
 
 #include "agent/connections.h"
 #include "agent/log.h"
-#include "api/json_redact.h"
+#include "correlate/json_redact.h"
 #include "correlate/redact.h"
 
 namespace agent {
@@ -310,7 +310,7 @@ void app::add_event(correlate::event&& e) {
 void app::sink(std::vector<correlate::exchange>& xs) {
   for (auto& x : xs) {
     correlate::redact(x, redaction_);
-    api::redact_json_fields(x, cfg_.redact_json_fields);
+    correlate::redact_json_fields(x, cfg_.redact_json_fields);
     live_publish(x);  // GET /events/stream clients; nothing to do without any
     // One shared record for both sinks: no copy, and one JSON line for both.
     auto r = storage::make_record(std::move(x));

@@ -16,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "api/json_redact.h"
 #include "api/metrics.h"
 #include "api/router.h"
 #include "test/api/fixture.h"
@@ -576,37 +575,4 @@ TEST_CASE("POST /http-events answers 503 with Retry-After when the sink is full"
   REQUIRE(r.headers.size() == 1);
   CHECK(r.headers[0] == api::header{"Retry-After", "1"});
   CHECK(w.rt.stats().ingest_full == 1);
-}
-
-TEST_CASE("redact_json_text masks named fields at any depth, keeping the rest", "[api][redact]") {
-  std::vector<std::size_t> hits;
-  std::string b =
-      R"({"user":"bob", "password" : "hunter2","nested":{"token":{"a":[1,"}"]},"x":1},"list":[{"password":12.5}],"note":"password"})";
-  api::redact_json_text(b, {"password", "token"}, hits);
-  CHECK(
-      b ==
-      R"({"user":"bob", "password" : "[REDACTED]","nested":{"token":"[REDACTED]","x":1},"list":[{"password":"[REDACTED]"}],"note":"password"})");
-  CHECK(hits == std::vector<std::size_t>{2, 1});
-
-  std::string cut = R"({"a":1,"password":"hun)";
-  api::redact_json_text(cut, {"password"}, hits);
-  CHECK(cut == R"({"a":1,"password":"[REDACTED]")");
-
-  std::string none = R"({"a":"password"})";
-  api::redact_json_text(none, {"password"}, hits);
-  CHECK(none == R"({"a":"password"})");
-  CHECK(hits[0] == 0);
-
-  correlate::exchange x;
-  x.request.emplace();
-  x.request->headers = {{"Content-Type", "application/json; charset=utf-8"}};
-  x.request->body.data = R"({"password":"p"})";
-  x.response.emplace();
-  x.response->headers = {{"content-type", "text/plain"}};
-  x.response->body.data = R"({"password":"kept: not JSON by content-type"})";
-  x.redacted = {"authorization"};
-  api::redact_json_fields(x, {"password", "ssn"});
-  CHECK(x.request->body.data == R"({"password":"[REDACTED]"})");
-  CHECK(x.response->body.data == R"({"password":"kept: not JSON by content-type"})");
-  CHECK(x.redacted == std::vector<std::string>{"authorization", "body:password"});
 }

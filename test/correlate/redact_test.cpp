@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "correlate/redact.h"
+#include "correlate/json_redact.h"
 
 #include <catch2/catch.hpp>
 
@@ -32,4 +33,37 @@ TEST_CASE("an empty list redacts nothing", "[correlate]") {
   redact(x, {});
   CHECK(x.request->headers[0].second == "Basic xyz");
   CHECK(x.redacted.empty());
+}
+
+TEST_CASE("redact_json_text masks named fields at any depth, keeping the rest", "[correlate]") {
+  std::vector<std::size_t> hits;
+  std::string b =
+      R"({"user":"bob", "password" : "hunter2","nested":{"token":{"a":[1,"}"]},"x":1},"list":[{"password":12.5}],"note":"password"})";
+  redact_json_text(b, {"password", "token"}, hits);
+  CHECK(
+      b ==
+      R"({"user":"bob", "password" : "[REDACTED]","nested":{"token":"[REDACTED]","x":1},"list":[{"password":"[REDACTED]"}],"note":"password"})");
+  CHECK(hits == std::vector<std::size_t>{2, 1});
+
+  std::string cut = R"({"a":1,"password":"hun)";
+  redact_json_text(cut, {"password"}, hits);
+  CHECK(cut == R"({"a":1,"password":"[REDACTED]")");
+
+  std::string none = R"({"a":"password"})";
+  redact_json_text(none, {"password"}, hits);
+  CHECK(none == R"({"a":"password"})");
+  CHECK(hits[0] == 0);
+
+  correlate::exchange x;
+  x.request.emplace();
+  x.request->headers = {{"Content-Type", "application/json; charset=utf-8"}};
+  x.request->body.data = R"({"password":"p"})";
+  x.response.emplace();
+  x.response->headers = {{"content-type", "text/plain"}};
+  x.response->body.data = R"({"password":"kept: not JSON by content-type"})";
+  x.redacted = {"authorization"};
+  redact_json_fields(x, {"password", "ssn"});
+  CHECK(x.request->body.data == R"({"password":"[REDACTED]"})");
+  CHECK(x.response->body.data == R"({"password":"kept: not JSON by content-type"})");
+  CHECK(x.redacted == std::vector<std::string>{"authorization", "body:password"});
 }

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "api/ingest.h"
-#include "api/json_redact.h"
+#include "correlate/json_redact.h"
 
 namespace {
 
@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::string text(body);
   std::vector<std::size_t> hits;
-  api::redact_json_text(text, {"password", "a"}, hits);
+  correlate::redact_json_text(text, {"password", "a"}, hits);
   if (hits[0] == 0 && hits[1] == 0) check(text == body);
   return 0;
 }

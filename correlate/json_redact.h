@@ -9,7 +9,7 @@
 
 #include "correlate/types.h"
 
-namespace api {
+namespace correlate {
 
 // Replaces the value of every member named one of `fields` (exact, case-sensitive, at any
 // depth) in the JSON text `body` with the string "[REDACTED]" (a nested object or array
@@ -26,4 +26,4 @@ void redact_json_text(std::string& body, const std::vector<std::string>& fields,
 // `x.redacted` as "body:<name>". No-op when `fields` is empty.
 void redact_json_fields(correlate::exchange& x, const std::vector<std::string>& fields);
 
-}  // namespace api
+}  // namespace correlate

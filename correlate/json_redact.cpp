@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "api/json_redact.h"
+#include "correlate/json_redact.h"
 
 #include <algorithm>
 #include <cctype>
 
-namespace api {
+namespace correlate {
 
 namespace {
 
@@ -138,4 +138,4 @@ void redact_json_fields(correlate::exchange& x, const std::vector<std::string>& 
   }
 }
 
-}  // namespace api
+}  // namespace correlate
