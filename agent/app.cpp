@@ -233,6 +233,10 @@ void app::finish_stop() {
   uv_close(reinterpret_cast<uv_handle_t*>(&http_sweep_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  {
+    std::lock_guard lk(stop_async_mu_);
+    stop_async_open_ = false;
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
 
   // Every frame already read has been handled and ACKed; tell HAProxy we are going.
@@ -259,7 +263,10 @@ void app::finish_stop() {
   uv_unref(reinterpret_cast<uv_handle_t*>(&shutdown_timer_));
 }
 
-void app::request_stop() { uv_async_send(&stop_async_); }
+void app::request_stop() {
+  std::lock_guard lk(stop_async_mu_);
+  if (stop_async_open_) uv_async_send(&stop_async_);
+}
 
 void app::testing_pause_storage(bool paused) { store_->testing_pause_writer(paused); }
 

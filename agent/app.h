@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <unordered_set>
@@ -83,7 +84,9 @@ class app {
   // incomplete, close. Safe to call from the loop thread only.
   void stop();
 
-  // Thread-safe: asks the loop thread to stop() (used by tests and embedders).
+  // Thread-safe: asks the loop thread to stop() (used by tests and embedders). Before run() it
+  // makes run() stop at once; once stopping has finished (and after run() returned) it does
+  // nothing.
   void request_stop();
 
   // Test seam, for test/agent only: pauses the storage writer (storage slower than input).
@@ -165,6 +168,10 @@ class app {
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
   uv_async_t stop_async_{};
+  // request_stop() may come from any thread at any time: it sends only while stop_async_ is
+  // open (finish_stop() closes it; libuv aborts on a send to a closed loop).
+  std::mutex stop_async_mu_;
+  bool stop_async_open_ = true;  // guarded by stop_async_mu_
   bool stopping_ = false;
   bool in_grace_ = false;      // stopping, waiting for pending halves' partners
   bool stop_finished_ = false;

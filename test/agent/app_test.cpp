@@ -247,14 +247,10 @@ TEST_CASE("without unique_id, 3.x halves are stored unpaired and counted", "[age
 
 TEST_CASE("with --kafka-brokers, every stored exchange is also delivered to Kafka", "[agent]") {
   temp_dir dir;
-  agent::config cfg;
-  cfg.spop_listen = {"127.0.0.1", 0};
-  cfg.http_listen = {"127.0.0.1", 0};
-  cfg.data_dir = dir.path().string();
+  auto cfg = loopback_config(dir.path().string());
   // librdkafka's mock cluster, started inside the producer: real Kafka protocol over loopback.
   cfg.kafka_brokers = "mock";
   cfg.kafka_options = {"test.mock.num.brokers=3"};
-  agent::log::set_level(agent::log::level::error);
   agent::app app(cfg);
   int rc = -1;
   std::thread t([&] { rc = app.run(); });
@@ -296,4 +292,17 @@ TEST_CASE("with --kafka-brokers, every stored exchange is also delivered to Kafk
   app.request_stop();
   t.join();
   CHECK(rc == 0);
+}
+
+TEST_CASE("request_stop() is harmless before run() and after run() returned", "[agent]") {
+  // An embedder may ask to stop at any time, from any thread: before the loop runs (it then
+  // stops at once), and after it returned (nothing left to stop; the wake-up handle is closed,
+  // and libuv aborts on a send to a closed loop).
+  temp_dir dir;
+  agent::app app(loopback_config(dir.path().string()));
+  app.request_stop();
+  CHECK(app.run() == 0);
+  app.request_stop();
+  app.request_stop();
+  SUCCEED("no abort");
 }

@@ -21,6 +21,7 @@
 #include "agent/config.h"
 #include "spop/decoder.h"
 #include "spop/encoder.h"
+#include "test/agent/running_agent.h"
 
 namespace fs = std::filesystem;
 
@@ -114,12 +115,8 @@ TEST_CASE("with --discard, NOTIFYs are ACKed but nothing is paired or stored", "
   std::random_device rd;
   const fs::path dir = fs::temp_directory_path() / ("hep-discard-test-" + std::to_string(rd()));
   fs::create_directories(dir);
-  agent::config cfg;
-  cfg.spop_listen = {"127.0.0.1", 0};
-  cfg.http_listen = {"127.0.0.1", 0};
-  cfg.data_dir = dir.string();
+  auto cfg = agent_test::loopback_config(dir.string());
   cfg.discard = true;
-  agent::log::set_level(agent::log::level::error);
   auto app = std::make_unique<agent::app>(cfg);
   int rc = -1;
   std::thread t([&] { rc = app->run(); });

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "agent/app.h"
@@ -14,6 +15,17 @@
 #include "test/common/temp_dir.h"
 
 namespace agent_test {
+
+// The agent's configuration for a test: both listeners on 127.0.0.1 with kernel-chosen ports,
+// storage under `data_dir`, and only errors logged.
+inline agent::config loopback_config(const std::string& data_dir) {
+  agent::config cfg;
+  cfg.spop_listen = {"127.0.0.1", 0};
+  cfg.http_listen = {"127.0.0.1", 0};
+  cfg.data_dir = data_dir;
+  agent::log::set_level(agent::log::level::error);
+  return cfg;
+}
 
 struct running_agent {
   hep_test::temp_dir dir;
@@ -25,11 +37,8 @@ struct running_agent {
   // `tweak` adjusts the config; `prepare` the app before its loop runs (test seams).
   explicit running_agent(const std::function<void(agent::config&)>& tweak = {},
                          const std::function<void(agent::app&)>& prepare = {}) {
-    cfg.spop_listen = {"127.0.0.1", 0};
-    cfg.http_listen = {"127.0.0.1", 0};
-    cfg.data_dir = dir.path().string();
+    cfg = loopback_config(dir.path().string());
     if (tweak) tweak(cfg);
-    agent::log::set_level(agent::log::level::error);
     app = std::make_unique<agent::app>(cfg);
     if (prepare) prepare(*app);
     thread = std::thread([this] { rc = app->run(); });
