@@ -9,7 +9,8 @@
 # wrk run. Recorded per run: req/s, p50/p99, SPOE errors (spoe_err in HAProxy's access log,
 # over warm-up and measurement), CPU seconds of HAProxy and of the agent over the measured
 # window (/proc/<pid>/stat), NOTIFYs in that window (agent /status), agent CPU per NOTIFY,
-# agent RSS peak, storage drops, and the load average (the machine is shared).
+# agent RSS peak, storage drops, the kernel's share of the agent's CPU (stime), and the load
+# average (the machine is shared).
 #
 # Env: AGENT (default build-bench/agent/http-event-processor), HAPROXY (haproxy),
 #      REPS=3 DURATION=10 WARMUP=3 CONNS=32 THREADS=1 MODES="nospoe capture discard"
@@ -54,7 +55,7 @@ BENCH_SPOE=1 "$HAPROXY" -c -q -f "$HERE/haproxy/bench.cfg" >"$OUT/haproxy-check.
 URL=http://127.0.0.1:$FE/api/items?page=2
 APIURL=http://127.0.0.1:$API
 
-printf 'mode\trep\trps\tp50_ms\tp99_ms\twrk_errors\tspoe_err\tlog_lines\thaproxy_cpu_s\tagent_cpu_s\tnotify\tagent_us_per_notify\thaproxy_us_per_req\tstored\tdropped\tagent_hwm_kb\tload_before\tload_after\tctx_per_notify\tsyscalls_per_notify\n' >"$OUT/runs.tsv"
+printf 'mode\trep\trps\tp50_ms\tp99_ms\twrk_errors\tspoe_err\tlog_lines\thaproxy_cpu_s\tagent_cpu_s\tnotify\tagent_us_per_notify\thaproxy_us_per_req\tstored\tdropped\tagent_hwm_kb\tload_before\tload_after\tctx_per_notify\tsyscalls_per_notify\tagent_sys_pct\n' >"$OUT/runs.tsv"
 
 run_one() { # MODE REP
     local mode=$1 rep=$2 tag="$1-$2" apid="" hpid wline
@@ -76,9 +77,9 @@ run_one() { # MODE REP
     wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$URL" >/dev/null 2>&1
     local l0 h0 a0=0 n0=0 h1 a1=0 n1=0 l1
     l0=$(loadavg); h0=$(cpu_s "$hpid")
-    local c0=0 c1=0 s0=0 s1=0 ppid=""
+    local c0=0 c1=0 s0=0 s1=0 k0=0 k1=0 ppid=""
     if [ -n "$apid" ]; then
-        a0=$(cpu_s "$apid"); n0=$(status_field "$APIURL" spop notify); c0=$(ctx_switches "$apid"); s0=$(syscalls "$apid")
+        a0=$(cpu_s "$apid"); k0=$(cpu_sys_s "$apid"); n0=$(status_field "$APIURL" spop notify); c0=$(ctx_switches "$apid"); s0=$(syscalls "$apid")
         if [ -n "${PERF_AGENT:-}" ]; then
             perf record -e cpu-clock -F 999 -g -p "$apid" -o "$OUT/perf-$tag.data" \
                 >"$OUT/perf-$tag.log" 2>&1 &
@@ -89,7 +90,7 @@ run_one() { # MODE REP
         >"$OUT/wrk-$tag.txt" 2>&1
     h1=$(cpu_s "$hpid")
     if [ -n "$apid" ]; then
-        a1=$(cpu_s "$apid"); n1=$(status_field "$APIURL" spop notify); c1=$(ctx_switches "$apid"); s1=$(syscalls "$apid")
+        a1=$(cpu_s "$apid"); k1=$(cpu_sys_s "$apid"); n1=$(status_field "$APIURL" spop notify); c1=$(ctx_switches "$apid"); s1=$(syscalls "$apid")
     fi
     if [ -n "$ppid" ]; then kill -INT "$ppid" 2>/dev/null; wait "$ppid" 2>/dev/null; fi
     l1=$(loadavg)
@@ -117,12 +118,13 @@ run_one() { # MODE REP
     notify=$(( ${n1:-0} - ${n0:-0} ))
     upn=$(awk -v c="$acpu" -v n="$notify" 'BEGIN{ if (n>0) printf "%.2f", c*1e6/n; else print "-" }')
     hupr=$(awk -v c="$hcpu" -v r="$rps" -v d="$DURATION" 'BEGIN{ if (r>0) printf "%.2f", c*1e6/(r*d); else print "-" }')
-    local cpn spn
+    local cpn spn ksh
+    ksh=$(awk -v k0="$k0" -v k1="$k1" -v a0="$a0" -v a1="$a1" 'BEGIN{ if (a1>a0) printf "%.0f", 100*(k1-k0)/(a1-a0); else print "-" }')
     cpn=$(awk -v c="$((c1 - c0))" -v n="$notify" 'BEGIN{ if (n>0) printf "%.2f", c/n; else print "-" }')
     spn=$(awk -v c="$((s1 - s0))" -v n="$notify" 'BEGIN{ if (n>0) printf "%.2f", c/n; else print "-" }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$mode" "$rep" "$rps" "$p50" "$p99" "$werr" "$errs" "$lines" "$hcpu" "$acpu" "$notify" \
-        "$upn" "$hupr" "${stored:--}" "${dropped:--}" "$hwm" "$l0" "$l1" "$cpn" "$spn" >>"$OUT/runs.tsv"
+        "$upn" "$hupr" "${stored:--}" "${dropped:--}" "$hwm" "$l0" "$l1" "$cpn" "$spn" "$ksh" >>"$OUT/runs.tsv"
     bench_log "$mode rep $rep: $rps req/s p99 ${p99} ms, spoe_err $errs/$lines, haproxy cpu ${hcpu}s, agent cpu ${acpu}s, ${upn} us/NOTIFY, load $l0->$l1"
 }
 

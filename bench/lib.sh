@@ -53,6 +53,11 @@ cpu_s() {
     awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# cpu_sys_s PID: stime of PID (all its threads) in seconds: the kernel's share of cpu_s.
+cpu_sys_s() {
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print $13 / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 # ctx_switches PID: voluntary + involuntary context switches of all threads of PID.
 ctx_switches() {
     cat /proc/"$1"/task/*/status 2>/dev/null |

@@ -58,13 +58,15 @@ def e2e(path):
               f"{fmt(hwm / 1024 if hwm else None) if m != 'nospoe' else '-'} | {drops} | "
               f"{fmt(med(rs, 'load_before'), 2)} |")
     print("\nPer run:\n")
-    print("| mode | rep | req/s | p99 ms | spoe_err | HAProxy CPU s | agent CPU s | NOTIFY | µs/NOTIFY | agent read+write syscalls/NOTIFY | agent context switches/NOTIFY | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| mode | rep | req/s | p99 ms | spoe_err | HAProxy CPU s | agent CPU s | NOTIFY | µs/NOTIFY | agent read+write syscalls/NOTIFY | agent context switches/NOTIFY | agent CPU in the kernel | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['mode']} | {r['rep']} | {fmt(num(r['rps']))} | {r['p99_ms']} | {r['spoe_err']} | "
               f"{r['haproxy_cpu_s']} | {r['agent_cpu_s']} | {r['notify']} | "
               f"{r['agent_us_per_notify']} | {r.get('syscalls_per_notify', '-')} | "
-              f"{r.get('ctx_per_notify', '-')} | {r['load_before']} |")
+              f"{r.get('ctx_per_notify', '-')} | "
+              f"{(r['agent_sys_pct'] + '%') if (r.get('agent_sys_pct') or '-') != '-' else '-'} | "
+              f"{r['load_before']} |")
 
 
 def legacy(path):
