@@ -58,6 +58,10 @@ struct line_loc {
 
 constexpr std::uint64_t max_segment_bytes = 1ull << 30;  // keeps offsets in 32 bits
 constexpr std::uint64_t line_mask = 0xffffffffull;
+// The writer hands the kernel a batch in pieces of about this size, so that write(2) copies
+// lines that are still in the CPU cache, and the buffer stays this small however many
+// exchanges the writer takes from the queue at once.
+constexpr std::size_t write_chunk_bytes = 256u << 10;
 
 // An O_RDONLY descriptor, closed when the last reader using it lets go.
 struct file_handle {
@@ -465,6 +469,8 @@ void store::impl::write_batch(std::vector<record_ptr>& batch) {
         close_segment();  // the next line goes to a new segment
         rotations_.fetch_add(1, std::memory_order_relaxed);
       }
+    } else if (buf_.size() >= write_chunk_bytes) {
+      write_out();
     }
   }
   write_out();
