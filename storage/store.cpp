@@ -62,6 +62,8 @@ constexpr std::uint64_t line_mask = 0xffffffffull;
 // lines that are still in the CPU cache, and the buffer stays this small however many
 // exchanges the writer takes from the queue at once.
 constexpr std::size_t write_chunk_bytes = 256u << 10;
+// A queue this long is written at once, without waiting config::gather for more.
+constexpr std::size_t gather_enough = 256;
 
 // An O_RDONLY descriptor, closed when the last reader using it lets go.
 struct file_handle {
@@ -413,6 +415,13 @@ void store::impl::run() {
         queue_cv_.wait(lk, ready);
       } else {
         queue_cv_.wait_until(lk, wake, ready);
+      }
+      if (cfg_.gather.count() > 0 && !queue_.empty() && queue_.size() < gather_enough &&
+          !stop_ && !paused_ && !flush_requested_) {
+        // submit() only notifies an empty queue, so this sleeps the whole time unless flush(),
+        // close() or the pause seam wakes it.
+        queue_cv_.wait_for(lk, cfg_.gather,
+                           [this] { return stop_ || paused_ || flush_requested_; });
       }
       stopping = stop_;
       if (stopping || !paused_) {

@@ -57,6 +57,10 @@ struct config {
   std::chrono::seconds retention_age{0};          // delete segments older than this; 0: keep
   fsync_policy fsync = fsync_policy::interval;
   int flush_interval_ms = 1000;                   // for fsync_policy::interval
+  // Woken for a short queue, the writer first waits this long for more exchanges, so that a
+  // light stream is written in batches rather than one wake-up per pair (each costs both
+  // threads a futex call and a context switch). flush() and close() cut the wait. 0: none.
+  std::chrono::microseconds gather{1000};
 };
 
 // Counters; all monotonic except the gauges noted.

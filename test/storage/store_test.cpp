@@ -386,6 +386,26 @@ TEST_CASE("a big batch is written in pieces: a failed write loses its piece only
   CHECK(static_cast<std::uint64_t>(std::count(text.begin(), text.end(), '\n')) == st.stored);
 }
 
+TEST_CASE("the writer gathers a short queue; flush() and close() cut the wait", "[storage]") {
+  using clock = std::chrono::steady_clock;
+  temp_dir dir;
+  auto cfg = config_for(dir);
+  cfg.gather = std::chrono::seconds(10);  // far longer than anything below may take
+  const auto start = clock::now();
+  {
+    storage::store s(cfg);
+    for (int i = 0; i < 3; ++i) REQUIRE(s.submit(numbered(i)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(s.stats().stored == 0);  // woken by the first, still waiting for company
+    s.flush();
+    CHECK(s.stats().stored == 3);
+    REQUIRE(s.submit(numbered(3)));
+  }  // close() writes the last one without waiting either
+  CHECK(clock::now() - start < std::chrono::seconds(5));
+  storage::store s(cfg);
+  CHECK(all_ids(s) == expected_ids(0, 4));
+}
+
 TEST_CASE("readers run concurrently with the writer", "[storage]") {
   temp_dir dir;
   auto cfg = config_for(dir);
