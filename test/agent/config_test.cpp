@@ -7,20 +7,13 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "test/agent/parse_args.h"
 
-std::variant<agent::config, agent::exit_now> parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "http-event-processor");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return agent::parse_config(static_cast<int>(argv.size()), argv.data());
-}
-
-}  // namespace
+using agent_test::parse_args;
 
 TEST_CASE("defaults match the documented ports", "[agent]") {
   unsetenv("PORT");
-  auto r = parse({});
+  auto r = parse_args({});
   REQUIRE(std::holds_alternative<agent::config>(r));
   const auto& c = std::get<agent::config>(r);
   CHECK(c.spop_listen.host == "0.0.0.0");
@@ -31,7 +24,7 @@ TEST_CASE("defaults match the documented ports", "[agent]") {
 }
 
 TEST_CASE("flags set listeners, data dir and log level", "[agent]") {
-  auto r = parse({"--spop-listen", "127.0.0.1:2000", "--http-listen", "[::1]:9000", "--data-dir",
+  auto r = parse_args({"--spop-listen", "127.0.0.1:2000", "--http-listen", "[::1]:9000", "--data-dir",
                   "/tmp/x", "--log-level", "debug"});
   REQUIRE(std::holds_alternative<agent::config>(r));
   const auto& c = std::get<agent::config>(r);
@@ -45,10 +38,10 @@ TEST_CASE("flags set listeners, data dir and log level", "[agent]") {
 
 TEST_CASE("PORT sets the HTTP port unless --http-listen is given", "[agent]") {
   setenv("PORT", "9191", 1);
-  auto r = parse({});
+  auto r = parse_args({});
   REQUIRE(std::holds_alternative<agent::config>(r));
   CHECK(std::get<agent::config>(r).http_listen.port == 9191);
-  auto r2 = parse({"--http-listen", "127.0.0.1:7000"});
+  auto r2 = parse_args({"--http-listen", "127.0.0.1:7000"});
   CHECK(std::get<agent::config>(r2).http_listen.port == 7000);
   unsetenv("PORT");
 }
@@ -65,28 +58,28 @@ TEST_CASE("bad flags and values exit with status 2", "[agent]") {
                                                         {"--segment-bytes", "2GiB"},
                                                         {"--segment-bytes", "64MiB",
                                                          "--retention-bytes", "100MiB"}}) {
-    auto r = parse(args);
+    auto r = parse_args(args);
     REQUIRE(std::holds_alternative<agent::exit_now>(r));
     CHECK(std::get<agent::exit_now>(r).code == 2);
   }
 }
 
 TEST_CASE("help and version exit with status 0", "[agent]") {
-  CHECK(std::get<agent::exit_now>(parse({"--help"})).code == 0);
-  CHECK(std::get<agent::exit_now>(parse({"--version"})).code == 0);
+  CHECK(std::get<agent::exit_now>(parse_args({"--help"})).code == 0);
+  CHECK(std::get<agent::exit_now>(parse_args({"--version"})).code == 0);
 }
 
 TEST_CASE("redaction list: defaults plus extras, or extras only", "[agent]") {
-  auto c = std::get<agent::config>(parse({"--redact-header", "X-Secret"}));
+  auto c = std::get<agent::config>(parse_args({"--redact-header", "X-Secret"}));
   auto names = c.redaction_list();
   CHECK(names.size() == 6);
   CHECK(names.back() == "x-secret");
-  auto c2 = std::get<agent::config>(parse({"--no-default-redaction", "--redact-header", "a"}));
+  auto c2 = std::get<agent::config>(parse_args({"--no-default-redaction", "--redact-header", "a"}));
   CHECK(c2.redaction_list() == std::vector<std::string>{"a"});
 }
 
 TEST_CASE("sizes and durations take units; retention fits the segment size", "[agent]") {
-  auto r = parse({"--retention-bytes", "10GiB", "--segment-bytes", "16m", "--segment-age", "30m",
+  auto r = parse_args({"--retention-bytes", "10GiB", "--segment-bytes", "16m", "--segment-age", "30m",
                   "--retention-age", "7d", "--queue-bytes", "8MiB", "--fsync", "always",
                   "--fsync-interval", "0.5", "--shutdown-grace", "10"});
   REQUIRE(std::holds_alternative<agent::config>(r));
@@ -101,14 +94,14 @@ TEST_CASE("sizes and durations take units; retention fits the segment size", "[a
   CHECK(c.shutdown_grace == 10);
 
   // Defaults: bounded disk, rotation by size and by the hour.
-  const auto d = std::get<agent::config>(parse({}));
+  const auto d = std::get<agent::config>(parse_args({}));
   CHECK(d.retention_bytes == 1ull << 30);
   CHECK(d.segment_bytes == 64ull << 20);
   CHECK(d.segment_age_s == 3600);
   CHECK(d.fsync == "interval");
 
   // A small retention without --segment-bytes shrinks the segments to fit eight.
-  const auto small = std::get<agent::config>(parse({"--retention-bytes", "80MiB"}));
+  const auto small = std::get<agent::config>(parse_args({"--retention-bytes", "80MiB"}));
   CHECK(small.segment_bytes == 10ull << 20);
-  CHECK(std::get<agent::config>(parse({"--retention-bytes", "0"})).retention_bytes == 0);
+  CHECK(std::get<agent::config>(parse_args({"--retention-bytes", "0"})).retention_bytes == 0);
 }

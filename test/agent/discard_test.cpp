@@ -21,6 +21,7 @@
 #include "agent/config.h"
 #include "spop/decoder.h"
 #include "spop/encoder.h"
+#include "test/agent/parse_args.h"
 #include "test/agent/running_agent.h"
 
 namespace fs = std::filesystem;
@@ -93,20 +94,13 @@ std::string get_status(std::uint16_t port) {
   return data.substr(end + 4);
 }
 
-std::variant<agent::config, agent::exit_now> parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "http-event-processor");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return agent::parse_config(static_cast<int>(argv.size()), argv.data());
-}
-
 }  // namespace
 
 TEST_CASE("discard mode is off by default and set by --discard", "[agent]") {
-  auto off = parse({});
+  auto off = agent_test::parse_args({});
   REQUIRE(std::holds_alternative<agent::config>(off));
   CHECK_FALSE(std::get<agent::config>(off).discard);
-  auto on = parse({"--discard"});
+  auto on = agent_test::parse_args({"--discard"});
   REQUIRE(std::holds_alternative<agent::config>(on));
   CHECK(std::get<agent::config>(on).discard);
 }

@@ -26,6 +26,7 @@
 #include "spop/decoder.h"
 #include "spop/encoder.h"
 #include "test/agent/http_client.h"
+#include "test/agent/parse_args.h"
 
 namespace fs = std::filesystem;
 
@@ -46,17 +47,10 @@ std::vector<std::byte> spop_hello() {
 }  // namespace
 
 TEST_CASE("HTTP flags parse with their environment fallbacks", "[agent][http]") {
-  std::vector<std::string> args = {"hep",      "--api-token",
-                                   "t1",       "--ingest-token",
-                                   "t2",       "--max-request-bytes",
-                                   "4096",     "--http-request-timeout",
-                                   "2.5",      "--max-http-connections",
-                                   "7",        "--redact-json-field",
-                                   "password", "--redact-json-field",
-                                   "token"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  auto r = agent::parse_config(static_cast<int>(argv.size()), argv.data());
+  auto r = agent_test::parse_args({"--api-token", "t1", "--ingest-token", "t2",
+                                   "--max-request-bytes", "4096", "--http-request-timeout", "2.5",
+                                   "--max-http-connections", "7", "--redact-json-field",
+                                   "password", "--redact-json-field", "token"});
   REQUIRE(std::holds_alternative<agent::config>(r));
   const auto& c = std::get<agent::config>(r);
   CHECK(c.api_token == "t1");
@@ -68,9 +62,7 @@ TEST_CASE("HTTP flags parse with their environment fallbacks", "[agent][http]") 
 
   ::setenv("API_TOKEN", "from-env", 1);
   ::setenv("REDACT_JSON_FIELDS", "a,b", 1);
-  std::vector<std::string> none = {"hep"};
-  std::vector<char*> argv2 = {none[0].data()};
-  auto e = agent::parse_config(1, argv2.data());
+  auto e = agent_test::parse_args({});
   ::unsetenv("API_TOKEN");
   ::unsetenv("REDACT_JSON_FIELDS");
   REQUIRE(std::holds_alternative<agent::config>(e));

@@ -433,8 +433,7 @@ TEST_CASE("kafka sink and file store sharing records: the topic holds the file's
   mock_cluster mc(topic);
   storage::kafka_sink sink(sink_config(mc.bootstraps(), topic));
   temp_dir dir;
-  storage::config sc;
-  sc.data_dir = dir.path() / "data";
+  const auto sc = storage_test::config_for(dir);
   storage::store st(sc);
 
   constexpr int n = 500;

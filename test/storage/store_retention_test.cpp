@@ -23,9 +23,7 @@ using storage_test::temp_dir;
 namespace {
 
 storage::config small_config(const temp_dir& dir) {
-  storage::config c;
-  c.data_dir = dir.path() / "data";
-  c.flush_interval_ms = 10;
+  auto c = storage_test::config_for(dir);
   c.segment_bytes = 4000;  // a few records per segment
   return c;
 }

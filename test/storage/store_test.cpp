@@ -17,18 +17,12 @@
 #include "test/storage/test_util.h"
 
 namespace fs = std::filesystem;
+using storage_test::config_for;
 using storage_test::make_exchange;
 using storage_test::segment_files;
 using storage_test::temp_dir;
 
 namespace {
-
-storage::config config_for(const temp_dir& dir) {
-  storage::config c;
-  c.data_dir = dir.path() / "data";
-  c.flush_interval_ms = 10;
-  return c;
-}
 
 // The exchange numbered `i`: id "x-<i>", and the number again as the response status so a
 // duplicate id can be told apart.

@@ -16,6 +16,7 @@
 #include "test/common/temp_dir.h"
 
 #include "correlate/types.h"
+#include "storage/store.h"
 
 namespace storage_test {
 
@@ -34,6 +35,14 @@ inline std::vector<std::filesystem::path> segment_files(const std::filesystem::p
 }
 
 using hep_test::temp_dir;
+
+// A store under `dir`/data that fsyncs soon after writing (so tests need not wait a second).
+inline storage::config config_for(const temp_dir& dir) {
+  storage::config c;
+  c.data_dir = dir.path() / "data";
+  c.flush_interval_ms = 10;
+  return c;
+}
 
 // RFC 4648 base64 with padding; returns false on any malformed input.
 inline bool base64_decode(std::string_view in, std::string& out) {
