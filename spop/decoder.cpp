@@ -80,31 +80,8 @@ bool payload_reader::fail(std::string_view reason, std::size_t at) noexcept {
   return false;
 }
 
-bool payload_reader::read_u8(std::uint8_t& out) noexcept {
-  if (failed_) return false;
-  if (pos_ >= data_.size()) return fail("truncated payload", pos_);
-  out = static_cast<std::uint8_t>(data_[pos_++]);
-  return true;
-}
-
-bool payload_reader::read_varint(std::uint64_t& out) noexcept {
-  if (failed_) return false;
-  const varint_result v = decode_varint(data_.subspan(pos_));
-  if (v.status != varint_status::ok) return fail(varint_reason(v.status), pos_);
-  out = v.value;
-  pos_ += v.size;
-  return true;
-}
-
-bool payload_reader::read_name(std::string_view& out) noexcept {
-  const std::size_t start = pos_;
-  std::uint64_t n = 0;
-  if (!read_varint(n)) return false;
-  if (n > data_.size() - pos_) return fail("string length exceeds payload", start);
-  // The only place bytes become chars: a view, no copy.
-  out = {reinterpret_cast<const char*>(data_.data() + pos_), static_cast<std::size_t>(n)};
-  pos_ += static_cast<std::size_t>(n);
-  return true;
+bool payload_reader::fail_varint(varint_status s) noexcept {
+  return fail(varint_reason(s), pos_);
 }
 
 bool payload_reader::read_value(spop::value& out) noexcept {
@@ -155,10 +132,6 @@ bool payload_reader::read_value(spop::value& out) noexcept {
     default:
       return fail("reserved data type", start);
   }
-}
-
-bool payload_reader::read_kv(spop::kv& out) noexcept {
-  return read_name(out.name) && read_value(out.value);
 }
 
 std::optional<spop::error> decode_kv_list(std::span<const std::byte> payload,

@@ -86,20 +86,43 @@ class payload_reader {
   // base_offset + bytes read so far.
   std::size_t offset() const noexcept { return base_ + pos_; }
 
-  bool read_u8(std::uint8_t& out) noexcept;
-  bool read_varint(std::uint64_t& out) noexcept;
+  // The small readers are inline: a NOTIFY makes a few dozen of these calls per message.
+  bool read_u8(std::uint8_t& out) noexcept {
+    if (failed_) return false;
+    if (pos_ >= data_.size()) return fail("truncated payload", pos_);
+    out = static_cast<std::uint8_t>(data_[pos_++]);
+    return true;
+  }
+  bool read_varint(std::uint64_t& out) noexcept {
+    if (failed_) return false;
+    const varint_result v = decode_varint(data_.subspan(pos_));
+    if (v.status != varint_status::ok) return fail_varint(v.status);
+    out = v.value;
+    pos_ += v.size;
+    return true;
+  }
   // NAME / STRING body: varint length + that many bytes (no type byte).
-  bool read_name(std::string_view& out) noexcept;
+  bool read_name(std::string_view& out) noexcept {
+    const std::size_t start = pos_;
+    std::uint64_t n = 0;
+    if (!read_varint(n)) return false;
+    if (n > data_.size() - pos_) return fail("string length exceeds payload", start);
+    // The only place bytes become chars: a view, no copy.
+    out = {reinterpret_cast<const char*>(data_.data() + pos_), static_cast<std::size_t>(n)};
+    pos_ += static_cast<std::size_t>(n);
+    return true;
+  }
   // TYPED-DATA (SPOE.txt 3.1). Types 10-15 are reserved and fail (their length is unknown).
   // Integers: int32 -> i64 sign-extended from the low 32 bits, u64 = raw varint; int64 -> i64
   // = raw cast; uint32/uint64 -> u64 = raw, i64 = raw cast. The flag nibble is ignored except
   // for BOOL (bit 0x10 = true).
   bool read_value(spop::value& out) noexcept;
   // NAME then TYPED-DATA.
-  bool read_kv(spop::kv& out) noexcept;
+  bool read_kv(spop::kv& out) noexcept { return read_name(out.name) && read_value(out.value); }
 
  private:
   bool fail(std::string_view reason, std::size_t at) noexcept;
+  bool fail_varint(varint_status s) noexcept;
 
   std::span<const std::byte> data_;
   std::size_t base_;
