@@ -78,7 +78,7 @@ TEST_CASE("redaction list: defaults plus extras, or extras only", "[agent]") {
   CHECK(c2.redaction_list() == std::vector<std::string>{"a"});
 }
 
-TEST_CASE("sizes and durations take units; retention fits the segment size", "[agent]") {
+TEST_CASE("sizes and durations take units, and retention fits the segment size", "[agent]") {
   auto r = parse_args({"--retention-bytes", "10GiB", "--segment-bytes", "16m", "--segment-age", "30m",
                   "--retention-age", "7d", "--queue-bytes", "8MiB", "--fsync", "always",
                   "--fsync-interval", "0.5", "--shutdown-grace", "10"});

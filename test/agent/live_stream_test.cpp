@@ -183,7 +183,7 @@ TEST_CASE("GET /events/stream needs the API token when there is one", "[agent][l
   CHECK(a.stop() == 0);
 }
 
-TEST_CASE("a client that does not read loses exchanges, counted and told; others get all",
+TEST_CASE("a client that does not read loses exchanges, counted and told, and others get all",
           "[agent][live]") {
   running_agent a(nullptr, [](agent::app& app) { app.testing_live_stream(64 * 1024, 15000); });
   sse_client slow(a.port(), "/events/stream", "", 4096);
@@ -237,7 +237,7 @@ TEST_CASE("a client that does not read loses exchanges, counted and told; others
   CHECK(a.stop() == 0);
 }
 
-TEST_CASE("heartbeats keep a quiet stream alive; a stalled one is closed", "[agent][live]") {
+TEST_CASE("heartbeats keep a quiet stream alive, and a stalled one is closed", "[agent][live]") {
   running_agent a(nullptr, [](agent::app& app) { app.testing_live_stream(16 * 1024, 50); });
   {
     sse_client quiet(a.port(), "/events/stream");

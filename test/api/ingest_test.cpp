@@ -91,7 +91,7 @@ TEST_CASE("a response envelope with pair headers and a length-only body", "[api]
   CHECK(s.server == "s1");
 }
 
-TEST_CASE("no timestamp takes now; body_size marks truncation", "[api][ingest]") {
+TEST_CASE("no timestamp takes now, and body_size marks truncation", "[api][ingest]") {
   auto r = decode(
       R"({"type":"request","data":{"id":"t","method":"GET","path":"/","body":"ab","body_size":10}})");
   REQUIRE(r.events.size() == 1);

@@ -380,7 +380,7 @@ TEST_CASE("a big batch is written in pieces: a failed write loses its piece only
   CHECK(static_cast<std::uint64_t>(std::count(text.begin(), text.end(), '\n')) == st.stored);
 }
 
-TEST_CASE("the writer gathers a short queue; flush() and close() cut the wait", "[storage]") {
+TEST_CASE("the writer gathers a short queue, and flush() and close() cut the wait", "[storage]") {
   using clock = std::chrono::steady_clock;
   temp_dir dir;
   auto cfg = config_for(dir);
