@@ -98,6 +98,10 @@ app::app(const config& cfg)
   try {
     bind(spop_server_, cfg.spop_listen, &app::on_spop_connection, "SPOP");
     bind(http_server_, cfg.http_listen, &app::on_http_connection, "HTTP");
+    if (!cfg.probe_listen.host.empty()) {
+      bind(probe_server_, cfg.probe_listen, &app::on_http_connection, "probe");
+      probe_on_ = true;
+    }
   } catch (...) {
     uv_walk(
         &loop_, [](uv_handle_t* h, void*) { if (!uv_is_closing(h)) uv_close(h, nullptr); },
@@ -118,9 +122,18 @@ app::app(const config& cfg)
   // One sweep for every HTTP connection's request and idle timeouts, a few times per timeout.
   uv_timer_init(&loop_, &http_sweep_timer_);
   http_sweep_timer_.data = this;
-  const auto sweep_ms = std::clamp<std::uint64_t>(
-      static_cast<std::uint64_t>(cfg.http_request_timeout * 1000.0 / 4.0), 10, 1000);
-  uv_timer_start(&http_sweep_timer_, &app::on_http_sweep, sweep_ms, sweep_ms);
+  const auto sweep_ms = [](double shortest_s) {
+    return std::clamp<std::uint64_t>(static_cast<std::uint64_t>(shortest_s * 1000.0 / 4.0), 10,
+                                     1000);
+  };
+  const auto http_ms = sweep_ms(
+      std::min({cfg.http_request_timeout, cfg.http_first_byte_timeout, cfg.http_idle_timeout}));
+  uv_timer_start(&http_sweep_timer_, &app::on_http_sweep, http_ms, http_ms);
+  // And one for the SPOP HELLO and frame timeouts.
+  uv_timer_init(&loop_, &spop_sweep_timer_);
+  spop_sweep_timer_.data = this;
+  const auto spop_ms = sweep_ms(std::min(cfg.spop_hello_timeout, cfg.spop_frame_timeout));
+  uv_timer_start(&spop_sweep_timer_, &app::on_spop_sweep, spop_ms, spop_ms);
 
   uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) noexcept {
     static_cast<app*>(a->data)->stop();
@@ -148,7 +161,8 @@ void app::bind(uv_tcp_t& server, const listen_address& a, uv_connection_cb cb, c
   check(uv_tcp_init(&loop_, &server), "uv_tcp_init");
   server.data = this;
   rc = uv_tcp_bind(&server, reinterpret_cast<const sockaddr*>(&addr), 0);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server), 1024, cb);
+  // The kernel caps the backlog at net.core.somaxconn; a connection flood drains it quickly.
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server), 4096, cb);
   if (rc < 0) {
     throw std::runtime_error(
         fmt::format("{} listener {}:{}: {}", what, a.host, a.port, uv_strerror(rc)));
@@ -169,11 +183,13 @@ std::uint16_t bound_port(const uv_tcp_t& server) {
 
 std::uint16_t app::spop_port() const { return bound_port(spop_server_); }
 std::uint16_t app::http_port() const { return bound_port(http_server_); }
+std::uint16_t app::probe_port() const { return probe_on_ ? bound_port(probe_server_) : 0; }
 
 int app::run() {
   log::info("start version={} spop={}:{} http={}:{} data_dir={}", HEP_VERSION,
             cfg_.spop_listen.host, spop_port(), cfg_.http_listen.host, http_port(),
             cfg_.data_dir);
+  if (probe_on_) log::info("probe listener={}:{}", cfg_.probe_listen.host, probe_port());
   if (cfg_.discard) log::warn("discard mode: NOTIFYs are decoded and ACKed, nothing is stored");
   uv_run(&loop_, UV_RUN_DEFAULT);
   // The shutdown timer is unreferenced so it never holds the loop; close it now.
@@ -209,6 +225,7 @@ void app::stop() {
             http_conns_.size(), correlator_.pending());
   uv_close(reinterpret_cast<uv_handle_t*>(&spop_server_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&http_server_), nullptr);
+  if (probe_on_) uv_close(reinterpret_cast<uv_handle_t*>(&probe_server_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&expiry_timer_), nullptr);
   listening_ = false;
   if (cfg_.shutdown_grace > 0 && correlator_.pending() > 0 && !spop_conns_.empty()) {
@@ -231,6 +248,7 @@ void app::finish_stop() {
   }
   uv_timer_stop(&shutdown_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&http_sweep_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&spop_sweep_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   {
@@ -379,7 +397,12 @@ std::vector<api::metric_group> app::metrics() const {
                           {"bad_messages", s.bad_messages},
                           {"missing_id", s.missing_id},
                           {"ignored_messages", s.ignored_messages},
-                          {"errors", s.errors}}};
+                          {"errors", s.errors},
+                          {"hello_timeouts", s.hello_timeouts},
+                          {"frame_timeouts", s.frame_timeouts},
+                          {"evicted", s.evicted},
+                          {"rejected_connections", s.rejected_connections},
+                          {"waiting_hello", spop_waiting_hello_.size(), true}}};
   static constexpr std::string_view error_names[] = {
       "errors_normal",  // never counted as an error; kept so the index is the status code
       "errors_io",
@@ -451,7 +474,9 @@ std::vector<api::metric_group> app::metrics() const {
   const auto& h = http_stats_;
   groups.push_back({"http",
                     {{"connections_total", h.connections_total},
-                     {"connections_active", http_conns_.size(), true},
+                     {"connections_active", http_conns_.size() - probe_conns_, true},
+                     {"probe_connections_total", h.probe_connections_total},
+                     {"probe_connections_active", probe_conns_, true},
                      {"requests", h.requests},
                      {"responses_2xx", h.responses_2xx},
                      {"responses_3xx", h.responses_3xx},
@@ -459,14 +484,37 @@ std::vector<api::metric_group> app::metrics() const {
                      {"responses_5xx", h.responses_5xx},
                      {"bad_requests", h.bad_requests},
                      {"rejected_connections", h.rejected_connections},
+                     {"evicted_idle", h.evicted_idle},
+                     {"evicted_slow", h.evicted_slow},
                      {"timeouts", h.timeouts},
+                     {"first_byte_timeouts", h.first_byte_timeouts},
                      {"idle_closed", h.idle_closed},
+                     {"write_stalled", h.write_stalled},
                      {"streamed_responses", h.streamed_responses},
                      {"live_streams", h.live_streams},
                      {"live_streams_active", live_conns_.size(), true},
                      {"live_events", h.live_events},
                      {"live_dropped", h.live_dropped},
                      {"live_stalled", h.live_stalled}}});
+
+  // The limits in force, so that an operator reading /status sees what the counters are
+  // measured against.
+  const auto ms = [](double seconds) { return static_cast<std::uint64_t>(seconds * 1000.0); };
+  groups.push_back({"limits",
+                    {{"max_spop_connections", cfg_.max_spop_connections, true},
+                     {"spop_hello_timeout_ms", ms(cfg_.spop_hello_timeout), true},
+                     {"spop_frame_timeout_ms", ms(cfg_.spop_frame_timeout), true},
+                     {"max_frame_size", cfg_.max_frame_size, true},
+                     {"max_http_connections", cfg_.max_http_connections, true},
+                     {"max_probe_connections", probe_on_ ? cfg_.max_probe_connections : 0, true},
+                     {"http_first_byte_timeout_ms", ms(cfg_.http_first_byte_timeout), true},
+                     {"http_request_timeout_ms", ms(cfg_.http_request_timeout), true},
+                     {"http_idle_timeout_ms", ms(cfg_.http_idle_timeout), true},
+                     {"max_request_bytes", cfg_.max_request_bytes, true},
+                     {"max_pending", cfg_.max_pending, true},
+                     {"max_pending_bytes", cfg_.max_pending_bytes, true},
+                     {"queue_capacity", cfg_.queue_capacity, true},
+                     {"queue_bytes", cfg_.queue_bytes, true}}});
 
   const auto a = router_->stats();
   groups.push_back({"api",

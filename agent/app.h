@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -39,10 +40,14 @@ struct spop_counters {
   std::uint64_t skipped_frames = 0;
   std::uint64_t resets = 0;  // peer closed with a TCP reset (normal for HAProxy 3.1+ idling)
   std::uint64_t read_errors = 0;
-  std::uint64_t bad_messages = 0;  // well-framed NOTIFY, unusable message: ACKed, dropped
-  std::uint64_t missing_id = 0;    // halves without unique_id (HAProxy lacks unique-id-format)
+  std::uint64_t bad_messages = 0;      // well-framed NOTIFY, unusable message: ACKed, dropped
+  std::uint64_t missing_id = 0;        // halves without unique_id (HAProxy lacks unique-id-format)
   std::uint64_t ignored_messages = 0;  // messages that are not capture messages
   std::uint64_t errors = 0;            // connections closed with AGENT-DISCONNECT != normal
+  std::uint64_t hello_timeouts = 0;    // no HELLO within --spop-hello-timeout
+  std::uint64_t frame_timeouts = 0;    // a begun frame not whole within --spop-frame-timeout
+  std::uint64_t evicted = 0;           // pre-HELLO connections closed to make room
+  std::uint64_t rejected_connections = 0;  // over --max-spop-connections, nothing to evict
   std::array<std::uint64_t, 14> errors_by_status{};  // index = status code 0..13
   std::uint64_t errors_other_status = 0;
 };
@@ -55,14 +60,19 @@ struct http_counters {
   std::uint64_t responses_4xx = 0;
   std::uint64_t responses_5xx = 0;
   std::uint64_t bad_requests = 0;
-  std::uint64_t rejected_connections = 0;  // over --max-http-connections: closed at once
-  std::uint64_t timeouts = 0;              // 408: request not complete in time
-  std::uint64_t idle_closed = 0;           // keep-alive connections idle too long
-  std::uint64_t streamed_responses = 0;    // chunked (HAR, NDJSON)
-  std::uint64_t live_streams = 0;          // GET /events/stream opened
-  std::uint64_t live_events = 0;           // exchanges queued to them
-  std::uint64_t live_dropped = 0;          // exchanges dropped for clients that fell behind
-  std::uint64_t live_stalled = 0;          // streams closed: nothing read for 4 heartbeats
+  std::uint64_t rejected_connections = 0;     // table full, every connection busy: closed at once
+  std::uint64_t evicted_idle = 0;             // idle connections closed to make room
+  std::uint64_t evicted_slow = 0;             // trickling requests closed to make room
+  std::uint64_t timeouts = 0;                 // 408: request not complete in time
+  std::uint64_t first_byte_timeouts = 0;      // connections that sent nothing in time
+  std::uint64_t idle_closed = 0;              // keep-alive connections idle too long
+  std::uint64_t write_stalled = 0;            // responses that made no write progress
+  std::uint64_t probe_connections_total = 0;  // accepted on --probe-listen
+  std::uint64_t streamed_responses = 0;       // chunked (HAR, NDJSON)
+  std::uint64_t live_streams = 0;             // GET /events/stream opened
+  std::uint64_t live_events = 0;              // exchanges queued to them
+  std::uint64_t live_dropped = 0;             // exchanges dropped for clients that fell behind
+  std::uint64_t live_stalled = 0;             // streams closed: nothing read for 4 heartbeats
 };
 
 class app {
@@ -95,6 +105,7 @@ class app {
   // Ports actually bound (useful with port 0 in tests).
   std::uint16_t spop_port() const;
   std::uint16_t http_port() const;
+  std::uint16_t probe_port() const;  // 0 without --probe-listen
 
   std::vector<api::metric_group> metrics() const;
 
@@ -120,9 +131,17 @@ class app {
   std::size_t spop_process(spop_conn* c, std::span<const std::byte> data);
   void spop_flush(spop_conn* c);
   void handle_notify(spop_conn* c, const spop::session::notify_info& n);
+  // Over --max-spop-connections: closes the oldest connection still waiting for its HELLO;
+  // false when there is none.
+  bool spop_make_room();
+  static void on_spop_sweep(uv_timer_t* t) noexcept;
+  void spop_timeout(spop_conn* c);
 
   // HTTP side (http_server.cpp).
   static void on_http_connection(uv_stream_t* server, int status) noexcept;
+  // Over the connection cap of c's listener: closes the connection idle longest, else the
+  // one whose request has trickled in longest (over a second); false when all are busy.
+  bool http_make_room(bool probe);
   void http_process(http_conn* c);
   void http_send(http_conn* c, const api::response& r, bool keep_alive);
   // Writes `bytes` on `c`; the write callback continues a streamed body and closes the
@@ -161,6 +180,9 @@ class app {
   uv_loop_t loop_{};
   uv_tcp_t spop_server_{};
   uv_tcp_t http_server_{};
+  uv_tcp_t probe_server_{};  // only with --probe-listen (probe_on_)
+  bool probe_on_ = false;
+  uv_timer_t spop_sweep_timer_{};
   uv_timer_t expiry_timer_{};
   uv_timer_t shutdown_timer_{};
   uv_timer_t http_sweep_timer_{};
@@ -173,7 +195,7 @@ class app {
   std::mutex stop_async_mu_;
   bool stop_async_open_ = true;  // guarded by stop_async_mu_
   bool stopping_ = false;
-  bool in_grace_ = false;      // stopping, waiting for pending halves' partners
+  bool in_grace_ = false;  // stopping, waiting for pending halves' partners
   bool stop_finished_ = false;
   std::uint64_t started_ms_ = 0;
 
@@ -184,9 +206,13 @@ class app {
   std::vector<correlate::exchange> scratch_;
 
   std::unordered_set<spop_conn*> spop_conns_;
+  // The connections that have not completed their HELLO, oldest first (eviction and the
+  // HELLO timeout take them from the front).
+  std::list<spop_conn*> spop_waiting_hello_;
   // Where every SPOP connection with nothing pending reads (see spop_conn::in).
   std::vector<std::byte> spop_shared_in_;
-  std::unordered_set<http_conn*> http_conns_;
+  std::unordered_set<http_conn*> http_conns_;  // both listeners'
+  std::size_t probe_conns_ = 0;                // those of the probe listener among them
   std::unordered_set<http_conn*> live_conns_;  // the GET /events/stream ones among them
   std::vector<http_conn*> live_ready_;         // scratch of live_publish()
   api::stream_record live_record_;
@@ -197,8 +223,8 @@ class app {
   std::uint64_t next_conn_id_ = 1;
   spop_counters spop_stats_;
   http_counters http_stats_;
-  api::histogram ack_latency_;   // read of a NOTIFY -> its ACK handed to the socket
-  api::histogram pair_delay_;    // first half's arrival -> its partner's
+  api::histogram ack_latency_;  // read of a NOTIFY -> its ACK handed to the socket
+  api::histogram pair_delay_;   // first half's arrival -> its partner's
   std::uint64_t missing_id_warned_ = 0;
 
   // HTTP reads land here first (the loop is single-threaded, so one buffer serves all).

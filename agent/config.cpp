@@ -205,9 +205,47 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
       ->check(CLI::Range(0.05, 3600.0))
       ->capture_default_str();
   app.add_option("--max-http-connections", cfg.max_http_connections,
-                 "Open HTTP API connections; more are accepted and closed at once")
+                 "Open HTTP API connections; past it a new one closes the longest idle "
+                 "(or slowest) one, or is refused when all are busy")
       ->envname("MAX_HTTP_CONNECTIONS")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000}))
+      ->capture_default_str();
+  app.add_option("--http-first-byte-timeout", cfg.http_first_byte_timeout,
+                 "Seconds a new HTTP connection may stay silent before it is closed")
+      ->envname("HTTP_FIRST_BYTE_TIMEOUT")
+      ->check(CLI::Range(0.05, 3600.0))
+      ->capture_default_str();
+  app.add_option("--http-idle-timeout", cfg.http_idle_timeout,
+                 "Seconds a keep-alive connection may wait between requests (or a response "
+                 "may make no write progress)")
+      ->envname("HTTP_IDLE_TIMEOUT")
+      ->check(CLI::Range(0.05, 86400.0))
+      ->capture_default_str();
+  std::string probe;
+  app.add_option("--probe-listen", probe,
+                 "Probe-only HTTP listener (HOST:PORT): /healthz, /readyz, /status, /metrics, "
+                 "with its own connection table")
+      ->envname("PROBE_LISTEN");
+  app.add_option("--max-probe-connections", cfg.max_probe_connections,
+                 "Open connections on the probe listener (same policy as the API's)")
+      ->envname("MAX_PROBE_CONNECTIONS")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000}))
+      ->capture_default_str();
+  app.add_option("--max-spop-connections", cfg.max_spop_connections,
+                 "Open SPOP connections; past it a new one closes the oldest that has not sent "
+                 "its HELLO, or is refused")
+      ->envname("MAX_SPOP_CONNECTIONS")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000}))
+      ->capture_default_str();
+  app.add_option("--spop-hello-timeout", cfg.spop_hello_timeout,
+                 "Seconds a new SPOP connection has to complete its HELLO")
+      ->envname("SPOP_HELLO_TIMEOUT")
+      ->check(CLI::Range(0.05, 3600.0))
+      ->capture_default_str();
+  app.add_option("--spop-frame-timeout", cfg.spop_frame_timeout,
+                 "Seconds a begun SPOP frame has to arrive whole")
+      ->envname("SPOP_FRAME_TIMEOUT")
+      ->check(CLI::Range(0.05, 3600.0))
       ->capture_default_str();
   app.add_flag("--discard", cfg.discard,
                "Benchmark mode: decode and ACK every NOTIFY, pair and store nothing");
@@ -273,6 +311,7 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
     }
     cfg.spop_listen = parse_listen_address(spop);
     cfg.http_listen = parse_listen_address(http);
+    if (!probe.empty()) cfg.probe_listen = parse_listen_address(probe);
     cfg.log_level = *log::parse_level(level);
   } catch (const CLI::CallForHelp&) {
     std::fputs(app.help().c_str(), stdout);

@@ -32,6 +32,12 @@ struct config {
 
   // SPOP.
   std::uint32_t max_frame_size = (1u << 20) + 4;  // largest max-frame-size we accept
+  // Hostile-network limits: connections over the cap first push out the oldest one that has
+  // not finished its HELLO; a HELLO must come within hello_timeout of connecting; a frame
+  // once begun must be complete within frame_timeout (both: AGENT-DISCONNECT "timeout").
+  std::uint64_t max_spop_connections = 10000;
+  double spop_hello_timeout = 5;   // seconds
+  double spop_frame_timeout = 10;  // seconds
   // Benchmark mode: decode and ACK every NOTIFY, but pair and store nothing.
   bool discard = false;
 
@@ -56,7 +62,17 @@ struct config {
   std::string ingest_token;  // bearer token for POST /http-events
   std::uint64_t max_request_bytes = 8ull << 20;  // request body cap (413)
   double http_request_timeout = 10;              // seconds to send a whole request (408)
-  std::uint64_t max_http_connections = 1024;     // over it: accepted and closed at once
+  // Over the cap, a new connection closes the one idle longest (no request in progress), or
+  // else one whose request has been trickling in for over a second; only when every one is
+  // being answered is the new one refused.
+  std::uint64_t max_http_connections = 1024;
+  double http_first_byte_timeout = 5;  // seconds a new connection may stay silent
+  double http_idle_timeout = 60;       // seconds between keep-alive requests (and write stalls)
+  // A second, probe-only HTTP listener (/healthz, /readyz, /status, /metrics) with a table of
+  // its own: floods of the API port cannot starve Kubernetes' probes. Off when port is 0 and
+  // host empty.
+  listen_address probe_listen{"", 0};
+  std::uint64_t max_probe_connections = 64;
 
   // Kafka sink: on when kafka_brokers is set.
   std::string kafka_brokers;

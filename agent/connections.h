@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,13 @@ struct app::spop_conn {
   // paired by engine-id + stream-id there; 3.1+ uses per-connection stream ids, so not there.
   std::string engine_id;
   bool pair_by_stream = false;
+  // Loop time (ms) of the accept, and of the last whole frame while an incomplete one is
+  // buffered (0 when none is): the HELLO and frame timeouts.
+  std::uint64_t opened_ms = 0;
+  std::uint64_t frame_started_ms = 0;
+  // Its place in app::spop_waiting_hello_ until the HELLO completes.
+  std::list<spop_conn*>::iterator waiting_hello;
+  bool in_waiting_hello = false;
 
   explicit spop_conn(const spop::session_config& sc) : session(sc) {}
 };
@@ -56,8 +64,10 @@ struct app::http_conn {
   bool busy = false;     // a request is being answered (thread pool, or a streamed body)
   bool in_work = false;  // a thread-pool job holds this connection
   bool close_after_write = false;
-  bool closed = false;   // uv_close called; freed by close_cb, or by the job if in_work
+  bool closed = false;  // uv_close called; freed by close_cb, or by the job if in_work
   bool freed_by_work = false;
+  bool probe = false;     // accepted on --probe-listen: probe routes only
+  bool any_byte = false;  // something was read (the first-byte timeout)
   // Request timeout: loop time (ms) when the first byte of the request being received came
   // in, 0 between requests; last time anything was read or written, for the idle timeout.
   std::uint64_t request_started_ms = 0;

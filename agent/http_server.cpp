@@ -6,9 +6,14 @@
 // NDJSON) is pulled from its api::body_producer one piece at a time on the thread pool and
 // written as chunks, the next piece produced only after the previous one is written.
 // GET /events/stream holds its connection for Server-Sent Events (live_stream.cpp).
-// Connections over --max-http-connections are accepted and closed at once; a periodic sweep
-// answers 408 to requests not complete within --http-request-timeout and closes keep-alive
-// connections idle for longer than idle_timeout_ms.
+// A full connection table makes room rather than refusing (as nginx reuses keep-alive
+// connections): a new connection closes the one idle longest, else one whose request has
+// been trickling in for over a second; only when every connection is being answered is the
+// new one closed at once. A periodic sweep closes connections silent for
+// --http-first-byte-timeout, answers 408 to requests not complete within
+// --http-request-timeout, and closes keep-alive connections idle (or responses stalled) for
+// --http-idle-timeout. --probe-listen is a second listener with a table of its own that
+// serves only the probe routes, so that no flood of the API port reaches Kubernetes' probes.
 #include <algorithm>
 #include <exception>
 
@@ -20,8 +25,9 @@ namespace agent {
 
 namespace {
 
-// Keep-alive connections with no request in progress are closed after this long.
-constexpr std::uint64_t min_idle_timeout_ms = 60'000;
+// A request still arriving after this long may be closed to make room for a new connection:
+// a client on a working network sends a whole request well within it.
+constexpr std::uint64_t slow_request_ms = 1'000;
 
 // A job on libuv's thread pool: either answering a blocking route, or producing the next
 // piece of a streamed body.
@@ -41,9 +47,7 @@ struct http_work {
   void (*done)(app::http_conn* conn, http_work& work) = nullptr;
 };
 
-std::uint64_t request_timeout_ms(double seconds) {
-  return static_cast<std::uint64_t>(seconds * 1000.0);
-}
+std::uint64_t to_ms(double seconds) { return static_cast<std::uint64_t>(seconds * 1000.0); }
 
 }  // namespace
 
@@ -65,19 +69,30 @@ void app::on_http_connection(uv_stream_t* server, int status) noexcept {
     uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), drop);
     return;
   }
-  if (self->http_conns_.size() >= self->cfg_.max_http_connections) {
+  c->probe = server == reinterpret_cast<uv_stream_t*>(&self->probe_server_);
+  const std::size_t open =
+      c->probe ? self->probe_conns_ : self->http_conns_.size() - self->probe_conns_;
+  const auto cap = c->probe ? self->cfg_.max_probe_connections : self->cfg_.max_http_connections;
+  if (open >= cap && !self->http_make_room(c->probe)) {
     // Accepting and closing at once keeps the backlog from filling with clients that would
     // wait for nothing.
     if (self->http_stats_.rejected_connections++ == 0) {
-      log::warn("http connection cap reached max_http_connections={}",
-                self->cfg_.max_http_connections);
+      log::warn(
+          "http connection table full and every connection busy: refusing "
+          "max_connections={} probe={}",
+          cap, c->probe);
     }
     uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), drop);
     return;
   }
   uv_tcp_nodelay(&c->handle, 1);
   self->http_conns_.insert(c);
-  self->http_stats_.connections_total++;
+  if (c->probe) {
+    self->probe_conns_++;
+    self->http_stats_.probe_connections_total++;
+  } else {
+    self->http_stats_.connections_total++;
+  }
   c->last_activity_ms = uv_now(&self->loop_);
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&c->handle),
@@ -108,6 +123,7 @@ void app::http_read(http_conn* c, ssize_t nread, const uv_buf_t* buf) noexcept {
   try {
     const auto now = uv_now(&loop_);
     c->last_activity_ms = now;
+    c->any_byte = true;
     c->in.append(buf->base, static_cast<std::size_t>(nread));
     http_process(c);
     if (c->request_started_ms == 0 && !c->closed && (c->parser.in_message() || !c->in.empty())) {
@@ -144,6 +160,14 @@ void app::http_process(http_conn* c) {
       resp.close = true;
       http_send(c, resp, false);
       return;
+    }
+    if (c->probe && !api::router::probe_route(req.path)) {
+      http_send(c,
+                api::error_response(404,
+                                    "not found: the probe listener serves /healthz, "
+                                    "/readyz, /status and /metrics only"),
+                req.keep_alive);
+      continue;
     }
     if (!api::router::blocking(req)) {
       const bool keep_alive = req.keep_alive;
@@ -275,6 +299,7 @@ void app::http_write(http_conn* c, std::string&& bytes) {
                  delete reinterpret_cast<write_req<std::string>*>(req);
                  conn->writes_pending--;
                  if (conn->closed) return;
+                 conn->last_activity_ms = uv_now(conn->handle.loop);
                  if (status < 0 || (conn->close_after_write && conn->writes_pending == 0)) {
                    conn->owner->http_close(conn);
                  } else if (conn->stream && !conn->in_work && conn->writes_pending == 0) {
@@ -307,16 +332,58 @@ void app::http_send(http_conn* c, const api::response& r, bool keep_alive) {
   http_write(c, std::move(out));
 }
 
+bool app::http_make_room(bool probe) {
+  // A linear scan: it runs only while the table is full, over at most the cap (1024 by
+  // default), which costs microseconds next to the accept itself.
+  const auto now = uv_now(&loop_);
+  http_conn* idle = nullptr;
+  http_conn* slow = nullptr;
+  for (auto* c : http_conns_) {
+    if (c->probe != probe || c->busy || c->live || c->writes_pending > 0 || c->close_after_write) {
+      continue;
+    }
+    if (c->request_started_ms == 0) {
+      if (idle == nullptr || c->last_activity_ms < idle->last_activity_ms) idle = c;
+    } else if (now - c->request_started_ms >= slow_request_ms &&
+               (slow == nullptr || c->request_started_ms < slow->request_started_ms)) {
+      slow = c;
+    }
+  }
+  if (idle != nullptr) {
+    http_stats_.evicted_idle++;
+    log::debug("http conn={} closed to make room (idle)", idle->id);
+    http_close(idle);
+    return true;
+  }
+  if (slow != nullptr) {
+    http_stats_.evicted_slow++;
+    log::debug("http conn={} closed to make room (request trickling in for {} ms)", slow->id,
+               now - slow->request_started_ms);
+    http_close(slow);
+    return true;
+  }
+  return false;
+}
+
 void app::on_http_sweep(uv_timer_t* t) noexcept {
   auto* self = static_cast<app*>(t->data);
   const auto now = uv_now(&self->loop_);
-  const auto timeout = request_timeout_ms(self->cfg_.http_request_timeout);
-  const auto idle = std::max(min_idle_timeout_ms, timeout);
-  std::vector<http_conn*> late, idle_conns;
+  const auto timeout = to_ms(self->cfg_.http_request_timeout);
+  const auto first_byte = to_ms(self->cfg_.http_first_byte_timeout);
+  const auto idle = to_ms(self->cfg_.http_idle_timeout);
+  std::vector<http_conn*> late, silent, idle_conns, stalled;
   for (auto* c : self->http_conns_) {
-    if (c->busy || c->writes_pending > 0 || c->close_after_write) continue;
+    if (c->live || c->close_after_write) continue;  // live streams time out on their own
+    if (c->writes_pending > 0) {
+      // A client that stops reading its response must not hold a slot for ever.
+      if (now - c->last_activity_ms >= idle) stalled.push_back(c);
+      continue;
+    }
+    if (c->busy) continue;
     if (c->request_started_ms != 0) {
       if (now - c->request_started_ms >= timeout) late.push_back(c);
+    } else if (!c->any_byte) {
+      if (now - c->last_activity_ms >= first_byte) silent.push_back(c);
     } else if (now - c->last_activity_ms >= idle) {
       idle_conns.push_back(c);
     }
@@ -332,8 +399,18 @@ void app::on_http_sweep(uv_timer_t* t) noexcept {
       self->http_close(c);
     }
   }
+  for (auto* c : silent) {
+    self->http_stats_.first_byte_timeouts++;
+    self->http_close(c);
+  }
   for (auto* c : idle_conns) {
     self->http_stats_.idle_closed++;
+    self->http_close(c);
+  }
+  for (auto* c : stalled) {
+    self->http_stats_.write_stalled++;
+    log::debug("http conn={} response stalled: nothing written for {} ms", c->id,
+               now - c->last_activity_ms);
     self->http_close(c);
   }
 }
@@ -341,7 +418,7 @@ void app::on_http_sweep(uv_timer_t* t) noexcept {
 void app::http_close(http_conn* c) {
   if (c->closed) return;
   c->closed = true;
-  http_conns_.erase(c);
+  if (http_conns_.erase(c) != 0 && c->probe) probe_conns_--;
   live_conns_.erase(c);
   uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), [](uv_handle_t* h) {
     auto* conn = static_cast<http_conn*>(h->data);

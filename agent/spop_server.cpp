@@ -74,9 +74,22 @@ void app::on_spop_connection(uv_stream_t* server, int status) noexcept {
              [](uv_handle_t* h) { delete static_cast<spop_conn*>(h->data); });
     return;
   }
+  if (self->spop_conns_.size() >= self->cfg_.max_spop_connections && !self->spop_make_room()) {
+    if (self->spop_stats_.rejected_connections++ == 0) {
+      log::warn("spop connection table full and every connection past its HELLO: refusing "
+                "max_spop_connections={}",
+                self->cfg_.max_spop_connections);
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
+             [](uv_handle_t* h) { delete static_cast<spop_conn*>(h->data); });
+    return;
+  }
   uv_tcp_nodelay(&c->handle, 1);
   self->spop_conns_.insert(c);
   self->spop_stats_.connections_total++;
+  c->opened_ms = uv_now(&self->loop_);
+  c->waiting_hello = self->spop_waiting_hello_.insert(self->spop_waiting_hello_.end(), c);
+  c->in_waiting_hello = true;
   log::debug("spop conn={} open", c->id);
 
   self->start_reading(c);
@@ -115,6 +128,7 @@ void app::spop_read(spop_conn* c, ssize_t nread) noexcept {
         c->in.resize(std::max(n - used, initial_buffer));
         std::memcpy(c->in.data(), data.data() + used, n - used);
         c->in_len = n - used;
+        c->frame_started_ms = uv_now(&loop_);
       }
     } else {
       c->in_len += n;
@@ -123,8 +137,10 @@ void app::spop_read(spop_conn* c, ssize_t nread) noexcept {
       c->in_len -= used;
       if (c->in_len == 0) {
         std::vector<std::byte>().swap(c->in);
+        c->frame_started_ms = 0;
       } else if (used > 0) {
         std::memmove(c->in.data(), c->in.data() + used, c->in_len);
+        c->frame_started_ms = uv_now(&loop_);  // progress: the frame timeout starts again
       }
     }
     if (spop_stats_.acks != acks) {
@@ -149,6 +165,10 @@ std::size_t app::spop_process(spop_conn* c, std::span<const std::byte> data) {
           spop_stats_.healthchecks++;
         } else {
           spop_stats_.hello++;
+          if (c->in_waiting_hello) {
+            spop_waiting_hello_.erase(c->waiting_hello);
+            c->in_waiting_hello = false;
+          }
           c->engine_id.assign(r.hello.engine_id);
           c->pair_by_stream = !c->engine_id.empty() &&
                               r.hello.capabilities.find("async") != std::string_view::npos;
@@ -284,10 +304,68 @@ void app::spop_flush(spop_conn* c) {
   if (c->close_after_write && c->writes_pending == 0) spop_close(c);
 }
 
+bool app::spop_make_room() {
+  for (auto* c : spop_waiting_hello_) {
+    if (c->closed || c->close_after_write) continue;
+    spop_stats_.evicted++;
+    log::debug("spop conn={} closed to make room: no HELLO after {} ms", c->id,
+               uv_now(&loop_) - c->opened_ms);
+    spop_close(c);
+    return true;
+  }
+  return false;
+}
+
+void app::spop_timeout(spop_conn* c) {
+  if (c->writes_pending > 0) {
+    // It does not read what we already sent: a goodbye would wait for ever.
+    spop_close(c);
+    return;
+  }
+  c->session.disconnect(c->out, spop::status::timeout);
+  spop_stats_.disconnects_sent++;
+  c->close_after_write = true;
+  spop_flush(c);
+}
+
+void app::on_spop_sweep(uv_timer_t* t) noexcept {
+  auto* self = static_cast<app*>(t->data);
+  const auto now = uv_now(&self->loop_);
+  const auto hello_ms = static_cast<std::uint64_t>(self->cfg_.spop_hello_timeout * 1000.0);
+  const auto frame_ms = static_cast<std::uint64_t>(self->cfg_.spop_frame_timeout * 1000.0);
+  std::vector<spop_conn*> late_hello, late_frame;
+  // Oldest first: the walk stops at the first connection still in time.
+  for (auto* c : self->spop_waiting_hello_) {
+    if (now - c->opened_ms < hello_ms) break;
+    if (!c->close_after_write) late_hello.push_back(c);
+  }
+  for (auto* c : self->spop_conns_) {
+    if (c->frame_started_ms != 0 && !c->in_waiting_hello && !c->close_after_write &&
+        now - c->frame_started_ms >= frame_ms) {
+      late_frame.push_back(c);
+    }
+  }
+  for (auto* c : late_hello) {
+    self->spop_stats_.hello_timeouts++;
+    log::debug("spop conn={} no HELLO within {} ms", c->id, hello_ms);
+    self->spop_timeout(c);
+  }
+  for (auto* c : late_frame) {
+    self->spop_stats_.frame_timeouts++;
+    log::debug("spop conn={} frame incomplete for {} ms ({} bytes buffered)", c->id,
+               now - c->frame_started_ms, c->in_len);
+    self->spop_timeout(c);
+  }
+}
+
 void app::spop_close(spop_conn* c) {
   if (c->closed) return;
   c->closed = true;
   spop_conns_.erase(c);
+  if (c->in_waiting_hello) {
+    spop_waiting_hello_.erase(c->waiting_hello);
+    c->in_waiting_hello = false;
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
            [](uv_handle_t* h) { delete static_cast<spop_conn*>(h->data); });
   // No connection is left to bring the partners the grace period waits for.

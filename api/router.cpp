@@ -472,6 +472,12 @@ response router::ingest(const request& r) const {
   return ok;
 }
 
+bool router::probe_route(std::string_view path) {
+  const auto rt = match(path);
+  return rt == route::healthz || rt == route::readyz || rt == route::status ||
+         rt == route::metrics;
+}
+
 response router::handle(const request& r) const {
   const auto rt = match(r.path);
   if (rt == route::none) return error_response(404, "not found");

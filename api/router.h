@@ -107,6 +107,9 @@ class router {
   // sink feeds the correlator.
   static bool blocking(const request& r);
 
+  // True for the routes a probe listener serves: /healthz, /readyz, /status and /metrics.
+  static bool probe_route(std::string_view path);
+
   // Builds the response for `r`. Thread-safe for blocking routes; non-blocking routes
   // (/status, /healthz, /metrics, POST /http-events, errors) must be handled on the loop
   // thread. A streamed response (GET /events.har, NDJSON) reads the store from its producer.
