@@ -151,7 +151,13 @@ def main():
     agent = subprocess.Popen(
         [args.agent, "--spop-listen", "127.0.0.1:%d" % spop_port,
          "--http-listen", "127.0.0.1:%d" % http_port, "--data-dir", work + "/data",
+         # Above the defaults on purpose: this test is about what idle connections cost,
+         # not about the limits (test/agent/hardening_test.cpp covers those). At the default
+         # --max-spop-connections (10,000) the probe would be the 10,001st and be refused, and
+         # HTTP connections that send nothing would meet the 5 s first-byte timeout.
+         "--max-spop-connections", str(args.count + 100),
          "--max-http-connections", str(args.count + 100), "--http-request-timeout", "600",
+         "--http-first-byte-timeout", "600", "--http-idle-timeout", "600",
          "--log-level", "warn"],
         stdout=open(work + "/agent.log", "w"), stderr=subprocess.STDOUT)
     try:
