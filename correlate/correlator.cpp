@@ -53,7 +53,8 @@ exchange make_pair(event&& request, event&& response) {
 
 correlator::correlator(config cfg) : cfg_(cfg) {}
 
-void correlator::add(event&& e, std::int64_t now_us, std::vector<exchange>& out) {
+void correlator::add(event&& e, std::int64_t now_us, std::vector<exchange>& out,
+                     std::int64_t tag) {
   (e.kind() == half_kind::request ? stats_.requests : stats_.responses)++;
 
   if (auto it = table_.find(e.id); it != table_.end()) {
@@ -86,8 +87,14 @@ void correlator::add(event&& e, std::int64_t now_us, std::vector<exchange>& out)
   it->second.half = std::move(e);
   it->second.arrived_us = now_us;
   it->second.bytes = bytes;
+  it->second.tag = tag;
   it->second.pos = order_.insert(order_.end(), &it->first);
   pending_bytes_ += bytes;
+}
+
+std::optional<std::int64_t> correlator::oldest_tag() const {
+  if (order_.empty()) return std::nullopt;
+  return table_.find(*order_.front())->second.tag;
 }
 
 void correlator::emit_oldest(std::vector<exchange>& out) {

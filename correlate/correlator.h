@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -47,14 +48,20 @@ class correlator {
   explicit correlator(config cfg = {});
 
   // Takes `e`; appends zero, one or two exchanges to `out` (a completed pair, and/or halves
-  // displaced or evicted to make room).
-  void add(event&& e, std::int64_t now_us, std::vector<exchange>& out);
+  // displaced or evicted to make room). `tag` is the caller's, kept with the half while it
+  // waits (Kafka pairing keeps the record's offset there; see oldest_tag()).
+  void add(event&& e, std::int64_t now_us, std::vector<exchange>& out, std::int64_t tag = 0);
 
   // Emits every half received at or before `now_us - ttl_us` as an incomplete exchange.
   void expire(std::int64_t now_us, std::vector<exchange>& out);
 
   // Emits every pending half as incomplete (shutdown), oldest first.
   void drain(std::vector<exchange>& out);
+
+  // The tag of the half that has waited longest; nothing when none waits. With arrival times
+  // that never go backwards and tags that grow with them, it is the smallest tag still
+  // pending: Kafka pairing commits it as the partition's offset (storage/kafka_pairing.h).
+  std::optional<std::int64_t> oldest_tag() const;
 
   std::size_t pending() const { return table_.size(); }
   std::size_t pending_bytes() const { return pending_bytes_; }
@@ -69,6 +76,7 @@ class correlator {
     event half;
     std::int64_t arrived_us;
     std::size_t bytes;
+    std::int64_t tag;
     std::list<const std::string*>::iterator pos;  // this entry's place in order_
   };
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <variant>
 
 namespace correlate {
 
@@ -136,6 +137,18 @@ void redact_json_fields(correlate::exchange& x, const std::vector<std::string>& 
       x.redacted.push_back(std::move(label));
     }
   }
+}
+
+void redact_json_fields(correlate::event& e, const std::vector<std::string>& fields) {
+  if (fields.empty()) return;
+  std::vector<std::size_t> hits;
+  std::visit(
+      [&](auto& half) {
+        if (half.body.captured && !half.body.data.empty() && json_content_type(half.headers)) {
+          redact_json_text(half.body.data, fields, hits);
+        }
+      },
+      e.half);
 }
 
 }  // namespace correlate

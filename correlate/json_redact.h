@@ -26,4 +26,8 @@ void redact_json_text(std::string& body, const std::vector<std::string>& fields,
 // `x.redacted` as "body:<name>". No-op when `fields` is empty.
 void redact_json_fields(correlate::exchange& x, const std::vector<std::string>& fields);
 
+// The same for one half (Kafka pairing's halves topic); the labels are listed when the pair is
+// stored, since the masked members still match.
+void redact_json_fields(correlate::event& e, const std::vector<std::string>& fields);
+
 }  // namespace correlate

@@ -2,6 +2,7 @@
 #include "correlate/redact.h"
 
 #include <algorithm>
+#include <variant>
 
 namespace correlate {
 
@@ -31,6 +32,12 @@ void redact(exchange& x, const std::vector<std::string>& names) {
   if (names.empty()) return;
   if (x.request) redact_headers(x.request->headers, names, x.redacted);
   if (x.response) redact_headers(x.response->headers, names, x.redacted);
+}
+
+void redact(event& e, const std::vector<std::string>& names) {
+  if (names.empty()) return;
+  std::vector<std::string> unused;
+  std::visit([&](auto& half) { redact_headers(half.headers, names, unused); }, e.half);
 }
 
 }  // namespace correlate

@@ -22,4 +22,9 @@ inline constexpr std::string_view redacted_value = "[REDACTED]";
 // matched name once, lower-case, in `x.redacted` (in order of first appearance).
 void redact(exchange& x, const std::vector<std::string>& names);
 
+// The same for one half before it leaves the agent (Kafka pairing's halves topic): values are
+// masked; the names are listed when the pair is stored, since redact(exchange&) matches the
+// masked headers again.
+void redact(event& e, const std::vector<std::string>& names);
+
 }  // namespace correlate

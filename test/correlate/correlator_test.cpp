@@ -178,3 +178,23 @@ TEST_CASE("extra fields of both halves are kept", "[correlate]") {
   CHECK(out[0].extra[0].first == "tenant");
   CHECK(std::get<std::int64_t>(out[0].extra[1].second) == 2);
 }
+
+TEST_CASE("oldest_tag is the tag of the half that has waited longest", "[correlate]") {
+  correlator c;
+  std::vector<exchange> out;
+  CHECK_FALSE(c.oldest_tag().has_value());
+  c.add(request("a"), 10, out, 100);
+  c.add(request("b"), 11, out, 101);
+  c.add(response("c"), 12, out, 102);
+  CHECK(c.oldest_tag() == 100);
+  c.add(response("a"), 13, out, 103);  // pairs a: b waits longest now
+  REQUIRE(out.size() == 1);
+  CHECK(c.oldest_tag() == 101);
+  // A duplicate of b displaces the older b; c (102) is now the oldest.
+  c.add(request("b"), 14, out, 104);
+  CHECK(c.oldest_tag() == 102);
+  c.add(request("c"), 15, out, 105);
+  CHECK(c.oldest_tag() == 104);
+  c.drain(out);
+  CHECK_FALSE(c.oldest_tag().has_value());
+}

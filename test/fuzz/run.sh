@@ -103,6 +103,37 @@ seed_fuzz_event_msgpack() {
   echo "seeded $n inputs"
 }
 
+# Kafka pairing halves (storage/half_codec.h): a request and a response as encode_half() writes
+# them, with and without a query, headers, a body and extra fields.
+seed_fuzz_half_codec() {
+  python3 - "$1" <<'PY'
+import sys
+def b(s):
+    s = s.encode() if isinstance(s, str) else s
+    return bytes([0xc4, len(s)]) + s
+def arr(*xs):
+    return bytes([0x90 | len(xs)]) + b"".join(xs)
+u = lambda n: bytes([n])  # positive fixint
+NIL, T, F, M1 = b"\xc0", b"\xc3", b"\xc2", b"\xff"
+body = arr(b('{"a":1}'), u(7), F, T)
+req = arr(u(1), b("id-1"), u(0), u(0),
+          arr(u(5), b("GET"), b("/x"), b("q=1"), b("1.1"), arr(b("host"), b("h")), body,
+              b("127.0.0.1"), u(80), b("fe")),
+          arr(b("flag"), T, b("n"), NIL))
+req_noq = arr(u(1), b("id-2"), u(1), u(0),
+              arr(u(0), b("POST"), b("/"), NIL, b("2.0"), arr(), arr(b(""), u(0), F, F),
+                  b(""), u(0), b("")),
+              arr())
+res = arr(u(1), b("id-1"), u(0), u(1),
+          arr(u(9), u(100), b("1.1"), arr(b("content-type"), b("application/json")), body,
+              b("be"), b("s1"), M1),
+          arr(b("raw"), b(b"\x00\xff")))
+for n, v in enumerate((req, req_noq, res)):
+    open("%s/seed-%d" % (sys.argv[1], n), "wb").write(v)
+print("seeded 3 inputs")
+PY
+}
+
 status=0
 for t in "${targets[@]}"; do
   if ! cmake --build "$build" --target "$t"; then
