@@ -36,22 +36,34 @@ void check(int rc, const char* what) {
   if (rc < 0) throw std::runtime_error(fmt::format("{}: {}", what, uv_strerror(rc)));
 }
 
-void log_kafka(const storage::kafka_notice& n) {
+// `what`: "kafka" (the exchanges sink) or "pairing" (--pairing kafka).
+void log_kafka(std::string_view what, const storage::kafka_notice& n) {
   switch (n.kind) {
     case storage::kafka_notice_kind::failing:
-      log::warn("kafka failing reason=\"{}\"", n.reason);
+      log::warn("{} failing reason=\"{}\"", what, n.reason);
       break;
     case storage::kafka_notice_kind::recovered:
-      log::info("kafka recovered failed_during_outage={}", n.failed_during);
+      log::info("{} recovered failed_during_outage={}", what, n.failed_during);
       break;
     case storage::kafka_notice_kind::client_log:
       if (n.syslog_level <= 2) {
-        log::warn("kafka client level={} msg=\"{}\"", n.syslog_level, n.reason);
+        log::warn("{} client level={} msg=\"{}\"", what, n.syslog_level, n.reason);
+      } else if (n.reason.starts_with("pairing: ")) {
+        log::warn("{}", n.reason);  // a record on the halves topic that is not a half
       } else {
-        log::debug("kafka client level={} msg=\"{}\"", n.syslog_level, n.reason);
+        log::debug("{} client level={} msg=\"{}\"", what, n.syslog_level, n.reason);
       }
       break;
   }
+}
+
+std::vector<std::pair<std::string, std::string>> kafka_options(const config& cfg) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& o : cfg.kafka_options) {
+    const auto eq = o.find('=');  // checked by parse_config
+    out.emplace_back(o.substr(0, eq), o.substr(eq + 1));
+  }
+  return out;
 }
 
 }  // namespace
@@ -69,19 +81,36 @@ app::app(const config& cfg)
   sc.fsync = storage::parse_fsync_policy(cfg.fsync).value_or(storage::fsync_policy::interval);
   sc.flush_interval_ms = static_cast<int>(std::llround(cfg.fsync_interval * 1000));
   store_ = std::make_unique<storage::store>(sc);
-  if (!cfg.kafka_brokers.empty()) {
+  if (cfg.kafka_sink_on()) {
     storage::kafka_config kc;
     kc.brokers = cfg.kafka_brokers;
     kc.topic = cfg.kafka_topic;
     kc.format = storage::parse_kafka_format(cfg.kafka_format).value_or(storage::kafka_format::json);
-    for (const auto& o : cfg.kafka_options) {
-      const auto eq = o.find('=');  // checked by parse_config
-      kc.options.emplace_back(o.substr(0, eq), o.substr(eq + 1));
-    }
+    kc.options = kafka_options(cfg);
     kc.queue_capacity = cfg.kafka_queue_capacity;
     kc.queue_bytes = cfg.kafka_queue_bytes;
     kc.close_timeout = std::chrono::milliseconds(std::llround(cfg.kafka_close_timeout * 1000));
-    kafka_ = std::make_unique<storage::kafka_sink>(std::move(kc), &log_kafka);
+    kafka_ = std::make_unique<storage::kafka_sink>(
+        std::move(kc), [](const storage::kafka_notice& n) { log_kafka("kafka", n); });
+  }
+  if (cfg.pairing == "kafka") {
+    storage::pairing_config pc;
+    pc.brokers = cfg.kafka_brokers;
+    pc.topic = cfg.pairing_topic;
+    pc.group = cfg.pairing_group;
+    pc.options = kafka_options(cfg);
+    pc.correlator = correlator_config(cfg);
+    pc.queue_capacity = cfg.kafka_queue_capacity;
+    pc.queue_bytes = cfg.kafka_queue_bytes;
+    pc.close_timeout = std::chrono::milliseconds(std::llround(cfg.kafka_close_timeout * 1000));
+    // Halves re-read after a rebalance may be past their TTL already: expire at least once a
+    // second, and as often as --cleanup-interval-minutes asks.
+    pc.expiry_interval = std::chrono::milliseconds(std::clamp<std::uint64_t>(
+        std::max<std::uint64_t>(minutes_to_ms(cfg.cleanup_interval_minutes), 1), 100, 1000));
+    // Exchanges made before the loop is up wait in pairing_ready_ (pairing_output()).
+    pairing_ = std::make_unique<storage::kafka_pairing>(
+        std::move(pc), [this](std::vector<correlate::exchange>& xs) { pairing_output(xs); },
+        [](const storage::kafka_notice& n) { log_kafka("pairing", n); });
   }
   api::router_options ro;
   ro.api_token = cfg.api_token;
@@ -140,6 +169,16 @@ app::app(const config& cfg)
   });
   stop_async_.data = this;
 
+  if (pairing_) {
+    uv_async_init(&loop_, &pairing_async_, [](uv_async_t* a) noexcept {
+      static_cast<app*>(a->data)->pairing_take();
+    });
+    pairing_async_.data = this;
+    std::lock_guard lk(pairing_mu_);
+    pairing_loop_open_ = true;
+    if (!pairing_ready_.empty()) uv_async_send(&pairing_async_);
+  }
+
   uv_signal_init(&loop_, &sigint_);
   uv_signal_init(&loop_, &sigterm_);
   sigint_.data = sigterm_.data = this;
@@ -190,6 +229,10 @@ int app::run() {
             cfg_.spop_listen.host, spop_port(), cfg_.http_listen.host, http_port(),
             cfg_.data_dir);
   if (probe_on_) log::info("probe listener={}:{}", cfg_.probe_listen.host, probe_port());
+  if (pairing_) {
+    log::info("pairing kafka brokers={} topic={} group={}", cfg_.kafka_brokers,
+              cfg_.pairing_topic, cfg_.pairing_group);
+  }
   if (cfg_.discard) log::warn("discard mode: NOTIFYs are decoded and ACKed, nothing is stored");
   uv_run(&loop_, UV_RUN_DEFAULT);
   // The shutdown timer is unreferenced so it never holds the loop; close it now.
@@ -197,6 +240,15 @@ int app::run() {
     uv_close(reinterpret_cast<uv_handle_t*>(&shutdown_timer_), nullptr);
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
+  if (pairing_) {
+    // Our last halves reach the cluster; what the pairing thread makes meanwhile is stored
+    // from here (the loop has ended); halves still waiting stay in the topic for the next owner.
+    pairing_->close();
+    pairing_take();
+    const auto p = pairing_->stats();
+    log::info("pairing closed produced={} delivered={} dropped={} failed={} handed_over={}",
+              p.produced, p.delivered, p.dropped, p.failed, p.handed_over);
+  }
   store_->close();
   if (kafka_) {
     const auto r = kafka_->close();
@@ -256,6 +308,14 @@ void app::finish_stop() {
     stop_async_open_ = false;
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+  if (pairing_) {
+    {
+      std::lock_guard lk(pairing_mu_);
+      pairing_loop_open_ = false;
+    }
+    pairing_cv_.notify_all();
+    uv_close(reinterpret_cast<uv_handle_t*>(&pairing_async_), nullptr);
+  }
 
   // Every frame already read has been handled and ACKed; tell HAProxy we are going.
   for (auto* c : std::vector<spop_conn*>(spop_conns_.begin(), spop_conns_.end())) {
@@ -321,6 +381,13 @@ void app::on_expiry_timer(uv_timer_t* t) noexcept {
 }
 
 void app::add_event(correlate::event&& e) {
+  if (pairing_) {
+    // Masked before it leaves the agent: the halves topic holds no more than the store would.
+    correlate::redact(e, redaction_);
+    correlate::redact_json_fields(e, cfg_.redact_json_fields);
+    pairing_->submit(e);  // a refusal is counted in pairing.dropped
+    return;
+  }
   const auto paired = correlator_.stats().paired;
   correlator_.add(std::move(e), mono_us(), scratch_);
   if (correlator_.stats().paired != paired) {
@@ -343,6 +410,29 @@ void app::sink(std::vector<correlate::exchange>& xs) {
     if (!cfg_.no_file_storage) store_->submit(std::move(r));
   }
   xs.clear();
+}
+
+void app::pairing_output(std::vector<correlate::exchange>& xs) {
+  std::unique_lock lk(pairing_mu_);
+  // Bounded like the store's queue: past it the pairing thread waits (the halves wait in
+  // Kafka meanwhile), unless the loop has ended and run() takes them itself.
+  pairing_cv_.wait(lk, [&] {
+    return !pairing_loop_open_ || pairing_ready_.size() < cfg_.queue_capacity;
+  });
+  const bool was_empty = pairing_ready_.empty();
+  for (auto& x : xs) pairing_ready_.push_back(std::move(x));
+  const bool wake = was_empty && pairing_loop_open_;
+  lk.unlock();
+  if (wake) uv_async_send(&pairing_async_);
+}
+
+void app::pairing_take() {
+  {
+    std::lock_guard lk(pairing_mu_);
+    pairing_batch_.swap(pairing_ready_);
+  }
+  pairing_cv_.notify_all();
+  sink(pairing_batch_);
 }
 
 bool app::ingest(std::vector<correlate::event>& events) {
@@ -469,6 +559,30 @@ std::vector<api::metric_group> app::metrics() const {
                        {"in_flight", k.in_flight, true},
                        {"queue_bytes", k.queue_bytes, true},
                        {"healthy", k.healthy ? 1u : 0u, true}}});
+  }
+
+  if (pairing_) {
+    const auto p = pairing_->stats();
+    groups.push_back({"pairing",
+                      {{"produced", p.produced},
+                       {"dropped", p.dropped},
+                       {"delivered", p.delivered},
+                       {"failed", p.failed},
+                       {"in_flight", p.in_flight, true},
+                       {"consumed", p.consumed},
+                       {"bad_records", p.bad_records},
+                       {"paired", p.paired},
+                       {"expired", p.expired},
+                       {"evicted", p.evicted},
+                       {"duplicates", p.duplicates},
+                       {"handed_over", p.handed_over},
+                       {"rebalances", p.rebalances},
+                       {"commits", p.commits},
+                       {"commit_errors", p.commit_errors},
+                       {"partitions", p.partitions, true},
+                       {"pending", p.pending, true},
+                       {"pending_bytes", p.pending_bytes, true},
+                       {"healthy", p.healthy ? 1u : 0u, true}}});
   }
 
   const auto& h = http_stats_;

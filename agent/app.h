@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <array>
+#include <condition_variable>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "api/router.h"
 #include "correlate/correlator.h"
 #include "spop/session.h"
+#include "storage/kafka_pairing.h"
 #include "storage/kafka_sink.h"
 #include "storage/store.h"
 
@@ -166,6 +168,9 @@ class app {
 
   // Pairing and storage.
   void add_event(correlate::event&& e);
+  // --pairing kafka: the pairing thread's exchanges (called on it), and the loop's take.
+  void pairing_output(std::vector<correlate::exchange>& xs);
+  void pairing_take();
   void sink(std::vector<correlate::exchange>& xs);
   static void on_expiry_timer(uv_timer_t* t) noexcept;
   static void on_signal(uv_signal_t* s, int signum) noexcept;
@@ -201,6 +206,16 @@ class app {
 
   std::unique_ptr<storage::store> store_;
   std::unique_ptr<storage::kafka_sink> kafka_;  // only with --kafka-brokers
+  // --pairing kafka: halves go out through it and come back paired on its thread, handed to
+  // the loop through pairing_ready_ (pairing_async_ wakes it).
+  uv_async_t pairing_async_{};
+  std::mutex pairing_mu_;
+  std::condition_variable pairing_cv_;             // the pairing thread waits for room
+  std::vector<correlate::exchange> pairing_ready_;  // guarded by pairing_mu_
+  bool pairing_loop_open_ = false;                  // guarded by pairing_mu_
+  std::vector<correlate::exchange> pairing_batch_;  // the loop's side of the swap
+  // After the members its thread uses, so that it is destroyed (and joined) before them.
+  std::unique_ptr<storage::kafka_pairing> pairing_;
   correlate::correlator correlator_;
   std::unique_ptr<api::router> router_;
   std::vector<correlate::exchange> scratch_;

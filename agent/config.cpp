@@ -283,6 +283,24 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
   app.add_flag("--no-file-storage", cfg.no_file_storage,
                "Write no segment files: stream to Kafka only (needs --kafka-brokers)")
       ->envname("NO_FILE_STORAGE");
+  app.add_flag("--no-kafka-exchanges", cfg.no_kafka_exchanges,
+               "With --kafka-brokers, stream no exchanges to --kafka-topic (e.g. to use Kafka "
+               "for --pairing only)")
+      ->envname("NO_KAFKA_EXCHANGES");
+  app.add_option("--pairing", cfg.pairing,
+                 "local: pair in this agent; kafka: every half through --pairing-topic, paired "
+                 "by the replica that owns its partition (several replicas behind one Service; "
+                 "needs --kafka-brokers)")
+      ->envname("PAIRING")
+      ->check(CLI::IsMember({"local", "kafka"}))
+      ->capture_default_str();
+  app.add_option("--pairing-topic", cfg.pairing_topic, "Kafka topic of the halves (--pairing kafka)")
+      ->envname("PAIRING_TOPIC")
+      ->capture_default_str();
+  app.add_option("--pairing-group", cfg.pairing_group,
+                 "Kafka consumer group the replicas form (--pairing kafka)")
+      ->envname("PAIRING_GROUP")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -303,6 +321,24 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
     }
     if (cfg.no_file_storage && cfg.kafka_brokers.empty()) {
       throw std::invalid_argument("--no-file-storage needs --kafka-brokers");
+    }
+    if (cfg.no_file_storage && !cfg.kafka_sink_on()) {
+      throw std::invalid_argument(
+          "--no-file-storage with --no-kafka-exchanges would store nothing");
+    }
+    if (cfg.pairing == "kafka") {
+      if (cfg.kafka_brokers.empty()) {
+        throw std::invalid_argument("--pairing kafka needs --kafka-brokers");
+      }
+      if (cfg.pairing_topic.empty() || cfg.pairing_group.empty()) {
+        throw std::invalid_argument("--pairing-topic and --pairing-group must not be empty");
+      }
+      if (cfg.kafka_sink_on() && cfg.pairing_topic == cfg.kafka_topic) {
+        throw std::invalid_argument(fmt::format(
+            "--pairing-topic and --kafka-topic are both \"{}\": halves and exchanges need "
+            "topics of their own",
+            cfg.kafka_topic));
+      }
     }
     if (http_opt->count() == 0) {
       if (const char* port = std::getenv("PORT"); port != nullptr && *port != '\0') {

@@ -74,7 +74,7 @@ struct config {
   listen_address probe_listen{"", 0};
   std::uint64_t max_probe_connections = 64;
 
-  // Kafka sink: on when kafka_brokers is set.
+  // Kafka sink: on when kafka_brokers is set (unless no_kafka_exchanges).
   std::string kafka_brokers;
   std::string kafka_topic = "http-exchanges";
   std::string kafka_format = "json";
@@ -83,6 +83,15 @@ struct config {
   std::uint64_t kafka_queue_bytes = 64ull << 20;
   double kafka_close_timeout = 5;  // seconds
   bool no_file_storage = false;    // stream to Kafka only
+  bool no_kafka_exchanges = false;  // with kafka_brokers: no exchanges topic (pairing only)
+
+  // Pairing: "local" (this agent's correlator) or "kafka" (storage/kafka_pairing.h: every half
+  // through the halves topic, paired by the agent that owns its partition).
+  std::string pairing = "local";
+  std::string pairing_topic = "http-halves";
+  std::string pairing_group = "http-event-processor";
+
+  bool kafka_sink_on() const { return !kafka_brokers.empty() && !no_kafka_exchanges; }
 
   // The final, lower-case list of headers to redact.
   std::vector<std::string> redaction_list() const;
