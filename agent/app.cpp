@@ -49,7 +49,9 @@ void log_kafka(std::string_view what, const storage::kafka_notice& n) {
       if (n.syslog_level <= 2) {
         log::warn("{} client level={} msg=\"{}\"", what, n.syslog_level, n.reason);
       } else if (n.reason.starts_with("pairing: ")) {
-        log::warn("{}", n.reason);  // a record on the halves topic that is not a half
+        // Our own: an assignment (info), a record on the halves topic that is not a half.
+        if (n.syslog_level >= 6) log::info("{}", n.reason);
+        else log::warn("{}", n.reason);
       } else {
         log::debug("{} client level={} msg=\"{}\"", what, n.syslog_level, n.reason);
       }
@@ -579,6 +581,7 @@ std::vector<api::metric_group> app::metrics() const {
                        {"rebalances", p.rebalances},
                        {"commits", p.commits},
                        {"commit_errors", p.commit_errors},
+                       {"requeued", p.requeued},
                        {"partitions", p.partitions, true},
                        {"pending", p.pending, true},
                        {"pending_bytes", p.pending_bytes, true},

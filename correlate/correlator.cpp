@@ -61,6 +61,7 @@ void correlator::add(event&& e, std::int64_t now_us, std::vector<exchange>& out,
     entry& waiting = it->second;
     if (waiting.half.kind() != e.kind()) {
       last_pair_wait_us_ = now_us - waiting.arrived_us;
+      last_pair_tag_ = waiting.tag;
       pending_bytes_ -= waiting.bytes;
       order_.erase(waiting.pos);
       exchange& x = out.emplace_back();
@@ -95,6 +96,19 @@ void correlator::add(event&& e, std::int64_t now_us, std::vector<exchange>& out,
 std::optional<std::int64_t> correlator::oldest_tag() const {
   if (order_.empty()) return std::nullopt;
   return table_.find(*order_.front())->second.tag;
+}
+
+bool correlator::take_oldest(std::int64_t arrived_before_us, taken& out) {
+  if (order_.empty()) return false;
+  auto it = table_.find(*order_.front());
+  if (it->second.arrived_us > arrived_before_us) return false;
+  order_.pop_front();
+  pending_bytes_ -= it->second.bytes;
+  out.half = std::move(it->second.half);
+  out.arrived_us = it->second.arrived_us;
+  out.tag = it->second.tag;
+  table_.erase(it);
+  return true;
 }
 
 void correlator::emit_oldest(std::vector<exchange>& out) {

@@ -63,6 +63,20 @@ class correlator {
   // pending: Kafka pairing commits it as the partition's offset (storage/kafka_pairing.h).
   std::optional<std::int64_t> oldest_tag() const;
 
+  // The tag of the half the last completed pair had waiting (read it after an add() that
+  // bumped stats().paired), like last_pair_wait_us().
+  std::int64_t last_pair_tag() const { return last_pair_tag_; }
+
+  // Takes out the half that has waited longest when it arrived at or before `arrived_before_us`,
+  // without emitting it or counting it anywhere: Kafka pairing sends such a half to the back
+  // of its partition so that the committed offset can move on. False when there is none.
+  struct taken {
+    event half;
+    std::int64_t arrived_us = 0;
+    std::int64_t tag = 0;
+  };
+  bool take_oldest(std::int64_t arrived_before_us, taken& out);
+
   std::size_t pending() const { return table_.size(); }
   std::size_t pending_bytes() const { return pending_bytes_; }
   const counters& stats() const { return stats_; }
@@ -91,6 +105,7 @@ class correlator {
   std::list<const std::string*> order_;
   std::size_t pending_bytes_ = 0;
   std::int64_t last_pair_wait_us_ = 0;
+  std::int64_t last_pair_tag_ = 0;
   counters stats_;
 };
 

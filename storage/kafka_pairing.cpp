@@ -11,8 +11,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <climits>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -44,6 +46,9 @@ std::string error_text(rd_kafka_resp_err_t err, const char* detail) {
 // records must not flood the log.
 constexpr std::uint64_t bad_records_told = 10;
 
+// On a requeued half: when it was first produced (microseconds since the epoch, decimal).
+constexpr const char* arrived_header = "hep-arrived-us";
+
 }  // namespace
 
 struct kafka_pairing::impl {
@@ -55,7 +60,8 @@ struct kafka_pairing::impl {
   rd_kafka_t* cons_ = nullptr;
   std::thread thread_;
   std::atomic<bool> closing_{false};  // submit() refuses
-  std::atomic<bool> stop_{false};     // the pairing thread leaves
+  std::atomic<bool> stop_{false};     // the pairing thread leaves (once its halves are out)
+  steady::time_point flush_deadline_{};  // set before stop_
   std::once_flag close_once_;
   std::string buf_;  // submit()'s encoding buffer (loop thread only)
 
@@ -63,7 +69,7 @@ struct kafka_pairing::impl {
   std::atomic<std::uint64_t> produced_{0}, dropped_{0}, delivered_{0}, failed_{0};
   std::atomic<std::uint64_t> in_flight_{0}, queue_bytes_{0};
   std::atomic<std::uint64_t> consumed_{0}, bad_records_{0}, handed_over_{0}, rebalances_{0};
-  std::atomic<std::uint64_t> commits_{0}, commit_errors_{0};
+  std::atomic<std::uint64_t> commits_{0}, commit_errors_{0}, requeued_{0};
   std::atomic<std::uint64_t> paired_{0}, expired_{0}, evicted_{0}, duplicates_{0};
   std::atomic<std::uint64_t> partitions_{0}, pending_{0}, pending_bytes_{0};
   std::atomic<bool> healthy_{true};
@@ -75,6 +81,21 @@ struct kafka_pairing::impl {
     std::int64_t next = -1;       // the offset after the last one read; -1: none read yet
     std::int64_t committed = -1;  // the last offset committed
     std::int64_t last_arrival_us = 0;
+    // The pairs made since the commit point, as (offset of the half that waited, offset of
+    // the one that completed it), in the order made (so by the second offset). A commit must
+    // not split one: a new owner reading from between the two would find the second half
+    // alone and, after the TTL, store it as an incomplete copy of a pair already stored.
+    std::deque<std::pair<std::int64_t, std::int64_t>> pairs;
+    // Offsets of halves sent to the back of the partition (requeue) whose copy is not yet
+    // delivered, and those whose copy could not be produced yet: the commit stays before them.
+    std::map<std::int64_t, int> requeue_unacked;
+    std::vector<correlate::correlator::taken> requeue_retry;
+  };
+  // A requeued half in flight: its delivery report says where it stands.
+  struct requeue_ticket {
+    std::int32_t partition;
+    correlate::correlator::taken half;
+    std::uint64_t bytes;
   };
   std::map<std::int32_t, partition> parts_;
   std::map<std::int32_t, partition> parked_;  // revoked, until the next assignment
@@ -96,6 +117,17 @@ struct kafka_pairing::impl {
   }
   // Commits, per owned partition, the offset before which nothing waits (see the header).
   void commit(bool async);
+  // The offset the partition may be committed at now (see partition::pairs).
+  std::int64_t safe_offset(partition& s);
+  // Sends the halves of `s` that have waited longer than requeue_after to the back of the
+  // partition (or retries those that could not be sent).
+  void requeue(std::int32_t p, partition& s);
+  bool produce_requeue(std::int32_t p, partition& s, correlate::correlator::taken&& t);
+  partition* find(std::int32_t p) {
+    if (auto it = parts_.find(p); it != parts_.end()) return &it->second;
+    if (auto it = parked_.find(p); it != parked_.end()) return &it->second;
+    return nullptr;
+  }
   void publish_counters();
   void assign(rd_kafka_topic_partition_list_t* ps);
   // `lost`: the group went on without us (session timeout); another agent may own them now.
@@ -252,7 +284,8 @@ bool kafka_pairing::impl::submit(const correlate::event& e) {
   vu[3].vtype = RD_KAFKA_VTYPE_KEY;
   vu[3].u.mem = {const_cast<char*>(e.id.data()), e.id.size()};
   vu[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
-  vu[4].u.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(bytes));
+  // Odd: a half of ours, carrying its bytes; even: a requeue_ticket (see on_delivery).
+  vu[4].u.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(bytes << 1 | 1));
   if (rd_kafka_error_t* err = rd_kafka_produceva(prod_, vu, std::size(vu)); err != nullptr) {
     rd_kafka_error_destroy(err);
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
@@ -267,7 +300,11 @@ bool kafka_pairing::impl::submit(const correlate::event& e) {
 void kafka_pairing::impl::run() {
   auto last_expiry = steady::now();
   auto last_commit = steady::now();
-  while (!stop_.load(std::memory_order_relaxed)) {
+  for (;;) {
+    if (stop_.load(std::memory_order_relaxed) &&
+        (in_flight_.load(std::memory_order_relaxed) == 0 || steady::now() >= flush_deadline_)) {
+      break;
+    }
     rd_kafka_poll(prod_, 0);  // delivery reports
     // A batch of records, then the exchanges they made go out together.
     for (int i = 0; i < 1024; ++i) {
@@ -320,7 +357,91 @@ void kafka_pairing::impl::consume(rd_kafka_message_t* m) {
   const auto ts_ms = rd_kafka_message_timestamp(m, &type);
   const std::int64_t ts_us = ts_ms >= 0 ? ts_ms * 1000 : wall_us();
   s.last_arrival_us = std::max(s.last_arrival_us, ts_us);
-  s.pairing.add(std::move(*r.event), s.last_arrival_us, out_, m->offset);
+  std::int64_t arrived = s.last_arrival_us;
+  // A requeued half keeps the age it had: its TTL runs from when it was first produced.
+  rd_kafka_headers_t* hdrs = nullptr;
+  const void* v = nullptr;
+  std::size_t n = 0;
+  if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      rd_kafka_header_get_last(hdrs, arrived_header, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    std::int64_t first = 0;
+    const auto* b = static_cast<const char*>(v);
+    if (std::from_chars(b, b + n, first).ec == std::errc{} && first <= arrived) arrived = first;
+  }
+  const auto paired = s.pairing.stats().paired;
+  s.pairing.add(std::move(*r.event), arrived, out_, m->offset);
+  if (s.pairing.stats().paired != paired) s.pairs.emplace_back(s.pairing.last_pair_tag(), m->offset);
+}
+
+std::int64_t kafka_pairing::impl::safe_offset(partition& s) {
+  std::int64_t safe = s.pairing.oldest_tag().value_or(s.next);
+  if (!s.requeue_unacked.empty()) safe = std::min(safe, s.requeue_unacked.begin()->first);
+  for (const auto& t : s.requeue_retry) safe = std::min(safe, t.tag);
+  // Never between the two halves of a pair: lower the point below the first half of any pair
+  // whose second half lies at or after it, until none does.
+  for (;;) {
+    std::int64_t lowest = safe;
+    for (auto it = s.pairs.rbegin(); it != s.pairs.rend() && it->second >= safe; ++it) {
+      lowest = std::min(lowest, it->first);
+    }
+    if (lowest == safe) break;
+    safe = lowest;
+  }
+  while (!s.pairs.empty() && s.pairs.front().second < safe) s.pairs.pop_front();
+  return safe;
+}
+
+bool kafka_pairing::impl::produce_requeue(std::int32_t p, partition& s,
+                                          correlate::correlator::taken&& t) {
+  const auto n = in_flight_.load(std::memory_order_relaxed);
+  if (n >= cfg_.queue_capacity) return false;
+  std::string value;
+  encode_half(t.half, value);
+  const auto arrived = std::to_string(t.arrived_us);
+  auto* ticket = new requeue_ticket{p, std::move(t), value.size()};
+  rd_kafka_vu_t vu[7];
+  vu[0].vtype = RD_KAFKA_VTYPE_RKT;
+  vu[0].u.rkt = prod_topic_;
+  vu[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  vu[1].u.i = RD_KAFKA_MSG_F_COPY;
+  vu[2].vtype = RD_KAFKA_VTYPE_VALUE;
+  vu[2].u.mem = {value.data(), value.size()};
+  vu[3].vtype = RD_KAFKA_VTYPE_KEY;
+  vu[3].u.mem = {ticket->half.half.id.data(), ticket->half.half.id.size()};
+  vu[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+  vu[4].u.ptr = ticket;
+  vu[5].vtype = RD_KAFKA_VTYPE_HEADER;
+  vu[5].u.header = {arrived_header, arrived.data(), static_cast<ssize_t>(arrived.size())};
+  // The same partition, whatever the partitioner: the partition's owner is who pairs it.
+  vu[6].vtype = RD_KAFKA_VTYPE_PARTITION;
+  vu[6].u.i32 = p;
+  if (rd_kafka_error_t* err = rd_kafka_produceva(prod_, vu, std::size(vu)); err != nullptr) {
+    rd_kafka_error_destroy(err);
+    t = std::move(ticket->half);
+    delete ticket;
+    return false;
+  }
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+  queue_bytes_.fetch_add(value.size(), std::memory_order_relaxed);
+  s.requeue_unacked[ticket->half.tag]++;
+  requeued_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void kafka_pairing::impl::requeue(std::int32_t p, partition& s) {
+  if (cfg_.requeue_after.count() <= 0) return;
+  auto retry = std::move(s.requeue_retry);
+  s.requeue_retry.clear();
+  for (auto& t : retry) {
+    if (!produce_requeue(p, s, std::move(t))) s.requeue_retry.push_back(std::move(t));
+  }
+  const auto before = wall_us() - std::chrono::duration_cast<std::chrono::microseconds>(
+                                      cfg_.requeue_after)
+                                      .count();
+  correlate::correlator::taken t;
+  while (s.requeue_retry.empty() && s.pairing.take_oldest(before, t)) {
+    if (!produce_requeue(p, s, std::move(t))) s.requeue_retry.push_back(std::move(t));
+  }
 }
 
 void kafka_pairing::impl::commit(bool async) {
@@ -328,7 +449,8 @@ void kafka_pairing::impl::commit(bool async) {
       static_cast<int>(std::max<std::size_t>(parts_.size(), 1)));
   for (auto& [p, s] : parts_) {
     if (s.next < 0) continue;  // nothing read: the committed offset stands
-    const auto safe = s.pairing.oldest_tag().value_or(s.next);
+    if (async) requeue(p, s);
+    const auto safe = safe_offset(s);
     if (safe == s.committed) continue;
     rd_kafka_topic_partition_list_add(list, cfg_.topic.c_str(), p)->offset = safe;
     s.committed = safe;
@@ -379,10 +501,13 @@ void kafka_pairing::impl::retire(partition& s) {
 
 void kafka_pairing::impl::assign(rd_kafka_topic_partition_list_t* ps) {
   rebalances_.fetch_add(1, std::memory_order_relaxed);
-  // A partition that comes back, when nobody committed past us meanwhile, goes on from where
-  // we were: the eager protocol revokes everything at each rebalance, and reading again from
-  // the committed offset would store again every pair made since. The check costs one
-  // round trip per rebalance.
+  // A partition that comes back at the very next assignment goes on from where we were, its
+  // waiting halves kept: the eager protocol revokes everything at each rebalance, and reading
+  // again from the committed offset would store again every pair made since. Nobody owned it
+  // in between (an assignment is a barrier: every member has revoked before the next one is
+  // given out; had the group gone on without us, the revoke would have said "lost" and the
+  // state would be gone). The committed offset is checked anyway, at one round trip per
+  // rebalance.
   if (!parked_.empty()) {
     rd_kafka_topic_partition_list_t* c = rd_kafka_topic_partition_list_copy(ps);
     const bool known = rd_kafka_committed(cons_, c, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -391,8 +516,11 @@ void kafka_pairing::impl::assign(rd_kafka_topic_partition_list_t* ps) {
       auto it = parked_.find(ps->elems[i].partition);
       if (it == parked_.end()) continue;
       partition& s = it->second;
-      if (known && c->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && s.committed >= 0 &&
-          c->elems[i].offset == s.committed && s.next >= 0) {
+      // Nobody may have committed past what we read: commits made during a rebalance are
+      // refused (REBALANCE_IN_PROGRESS), so ours may be behind, never ahead of our reading.
+      const auto there = c->elems[i].offset;
+      if (known && c->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && s.next >= 0 &&
+          there <= s.next) {
         ps->elems[i].offset = s.next;
         parts_.emplace(it->first, std::move(s));
         parked_.erase(it);
@@ -402,10 +530,17 @@ void kafka_pairing::impl::assign(rd_kafka_topic_partition_list_t* ps) {
     for (auto& [p, s] : parked_) retire(s);  // moved to another agent, or ours again but stale
     parked_.clear();
   }
+  std::string told;
   for (int i = 0; i < ps->cnt; ++i) {
     if (cfg_.topic != ps->elems[i].topic) continue;
-    parts_.try_emplace(ps->elems[i].partition, cfg_.correlator);
+    const bool fresh = parts_.try_emplace(ps->elems[i].partition, cfg_.correlator).second;
+    told += fmt::format(" {}{}", ps->elems[i].partition,
+                        fresh ? "" : fmt::format("@{}", ps->elems[i].offset));
   }
+  tell({kafka_notice_kind::client_log,
+        fmt::format("pairing: assigned partitions{} (@offset: went on where it was)",
+                    told.empty() ? " none" : told),
+        6, 0});
   if (std::strcmp(rd_kafka_rebalance_protocol(cons_), "COOPERATIVE") == 0) {
     if (rd_kafka_error_t* e = rd_kafka_incremental_assign(cons_, ps)) rd_kafka_error_destroy(e);
   } else {
@@ -477,7 +612,21 @@ void kafka_pairing::impl::on_commit(rd_kafka_t*, rd_kafka_resp_err_t err,
 void kafka_pairing::impl::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m,
                                       void* opaque) noexcept {
   auto* self = static_cast<impl*>(opaque);
-  const auto bytes = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(m->_private));
+  const auto tag = reinterpret_cast<std::uintptr_t>(m->_private);
+  std::uint64_t bytes = tag >> 1;
+  if ((tag & 1) == 0) {
+    // A requeued half: delivered, the commit may pass its first offset; failed, it is sent
+    // again at the next commit. A partition no longer ours keeps the first copy before its
+    // committed offset, so the next owner has it either way.
+    std::unique_ptr<requeue_ticket> t(static_cast<requeue_ticket*>(m->_private));
+    bytes = t->bytes;
+    if (partition* s = self->find(t->partition)) {
+      if (auto it = s->requeue_unacked.find(t->half.tag); it != s->requeue_unacked.end()) {
+        if (--it->second == 0) s->requeue_unacked.erase(it);
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) s->requeue_retry.push_back(std::move(t->half));
+      }
+    }
+  }
   self->in_flight_.fetch_sub(1, std::memory_order_relaxed);
   self->queue_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -528,15 +677,19 @@ void kafka_pairing::close() {
   std::call_once(impl_->close_once_, [this] {
     auto& i = *impl_;
     i.closing_.store(true, std::memory_order_relaxed);
-    // The pairing thread still runs meanwhile: halves of its own partitions pair as usual.
-    rd_kafka_flush(i.prod_, static_cast<int>(std::min<long long>(i.cfg_.close_timeout.count(),
-                                                                 INT_MAX)));
+    // The pairing thread waits for our halves' delivery reports (up to the close timeout),
+    // pairing those of its own partitions meanwhile, then leaves the group.
+    i.flush_deadline_ = steady::now() + i.cfg_.close_timeout;
     i.stop_.store(true, std::memory_order_relaxed);
     i.thread_.join();
     rd_kafka_destroy(i.cons_);
     i.cons_ = nullptr;
+    // What is left is purged; its reports (requeue tickets to free) come at once.
     rd_kafka_purge(i.prod_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_poll(i.prod_, 0);
+    const auto until = steady::now() + milliseconds(1000);
+    while (i.in_flight_.load(std::memory_order_relaxed) != 0 && steady::now() < until) {
+      rd_kafka_poll(i.prod_, 10);
+    }
     rd_kafka_topic_destroy(i.prod_topic_);
     rd_kafka_destroy(i.prod_);
     i.prod_ = nullptr;
@@ -564,6 +717,7 @@ pairing_counters kafka_pairing::stats() const {
   c.rebalances = get(i.rebalances_);
   c.commits = get(i.commits_);
   c.commit_errors = get(i.commit_errors_);
+  c.requeued = get(i.requeued_);
   c.partitions = get(i.partitions_);
   c.pending = get(i.pending_);
   c.pending_bytes = get(i.pending_bytes_);

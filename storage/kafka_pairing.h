@@ -51,6 +51,10 @@ struct pairing_config {
   std::size_t queue_capacity = 100000;         // halves from submit() to delivery report
   std::uint64_t queue_bytes = 256ull << 20;    // their encoded bytes (0: no bound)
   std::chrono::milliseconds commit_interval{1000};
+  // A half that has waited this long for its partner is produced again at the back of its
+  // partition (its age kept), so that one straggler does not hold the committed offset, and
+  // what a new owner reads again, for up to the TTL. 0: never.
+  std::chrono::milliseconds requeue_after{10000};
   std::chrono::milliseconds expiry_interval{1000};
   std::chrono::milliseconds close_timeout{5000};  // close(): longest wait for deliveries
 };
@@ -73,6 +77,7 @@ struct pairing_counters {
   std::uint64_t rebalances = 0;     // assignments received
   std::uint64_t commits = 0;        // offset commits sent
   std::uint64_t commit_errors = 0;  // offset commits the cluster refused
+  std::uint64_t requeued = 0;       // halves sent to the back of their partition
   std::uint64_t partitions = 0;     // gauge: partitions owned now
   std::uint64_t pending = 0;        // gauge: halves waiting, over owned partitions
   std::uint64_t pending_bytes = 0;  // gauge

@@ -198,3 +198,28 @@ TEST_CASE("oldest_tag is the tag of the half that has waited longest", "[correla
   c.drain(out);
   CHECK_FALSE(c.oldest_tag().has_value());
 }
+
+TEST_CASE("take_oldest takes the longest-waiting half out unemitted, and only when old enough",
+          "[correlate]") {
+  correlator c;
+  std::vector<exchange> out;
+  c.add(request("a"), 100, out, 7);
+  c.add(request("b"), 200, out, 8);
+  correlator::taken t;
+  CHECK_FALSE(c.take_oldest(99, t));
+  REQUIRE(c.take_oldest(150, t));
+  CHECK(t.half.id == "a");
+  CHECK(t.arrived_us == 100);
+  CHECK(t.tag == 7);
+  CHECK(c.pending() == 1);
+  CHECK(c.oldest_tag() == 8);
+  CHECK(out.empty());
+  CHECK(c.stats().expired + c.stats().evicted + c.stats().drained == 0);
+  CHECK_FALSE(c.take_oldest(150, t));
+  // The partner of what was taken now waits alone.
+  c.add(response("a"), 300, out, 9);
+  CHECK(out.empty());
+  c.add(response("b"), 300, out, 10);
+  REQUIRE(out.size() == 1);
+  CHECK(c.last_pair_tag() == 8);
+}

@@ -60,6 +60,10 @@ class agent {
         },
         [](const storage::kafka_notice&) {});
   }
+  // Closed before the members its output callback uses go away.
+  ~agent() { p->close(); }
+  agent(const agent&) = delete;
+  agent& operator=(const agent&) = delete;
   std::vector<correlate::exchange> taken() {
     std::lock_guard lk(mu_);
     return out_;
@@ -255,4 +259,118 @@ TEST_CASE("with the cluster away halves wait in a bounded queue, the rest are dr
   CHECK(s.in_flight == 10);
   mc.up(-1);
   CHECK(wait_until([&] { return p.stats().delivered == 10; }, 60s));
+}
+
+TEST_CASE("the commit never splits a pair, so a new owner finds no half alone",
+          "[storage][pairing]") {
+  // One partition, so the order of the halves is known: req a (0), req b (1), res a (2).
+  // b waits at 1, but committing 1 would leave res a alone for the next owner (waiting for a
+  // partner that never comes, then stored as an incomplete copy of a pair already stored):
+  // the commit stays at 0.
+  const std::string topic = "halves-straddle";
+  mock_cluster mc(topic, 1);
+  {
+    agent a(mc.bootstraps(), topic);
+    REQUIRE(wait_until([&] { return a.p->stats().partitions == 1; }, 60s));
+    REQUIRE(a.p->submit(request("a")));
+    REQUIRE(wait_until([&] { return a.p->stats().consumed == 1; }, 30s));
+    REQUIRE(a.p->submit(request("b")));
+    REQUIRE(wait_until([&] { return a.p->stats().consumed == 2; }, 30s));
+    REQUIRE(a.p->submit(response("a")));
+    REQUIRE(wait_until([&] { return a.count() == 1; }, 30s));
+    std::this_thread::sleep_for(500ms);  // a commit or two
+  }
+  agent b(mc.bootstraps(), topic);
+  REQUIRE(wait_until([&] { return b.p->stats().partitions == 1; }, 60s));
+  // It read from offset 0: all three.
+  REQUIRE(wait_until([&] { return b.p->stats().consumed >= 3; }, 30s));
+  REQUIRE(b.p->submit(response("b")));
+  REQUIRE(wait_until([&] {
+    for (const auto& x : b.taken()) {
+      if (x.id == "b") return true;
+    }
+    return false;
+  }, 30s));
+  // Nothing waits: with the commit at 1, res a would.
+  CHECK(wait_until([&] { return b.p->stats().pending == 0; }, 10s));
+  for (const auto& x : b.taken()) {
+    INFO(x.id);
+    CHECK(x.complete);  // a again (at-least-once across the move) and b; nothing alone
+  }
+}
+
+TEST_CASE("a half that waits long is requeued and the commit moves past it, its age kept",
+          "[storage][pairing]") {
+  const std::string topic = "halves-requeue";
+  mock_cluster mc(topic, 1);
+  storage::pairing_config c;
+  c.brokers = mc.bootstraps();
+  c.topic = topic;
+  c.group = "g-requeue";
+  c.commit_interval = 100ms;
+  c.expiry_interval = 50ms;
+  c.requeue_after = 300ms;
+  c.correlator.ttl_us = 60'000'000;
+  std::mutex mu;
+  std::vector<correlate::exchange> out;
+  const auto output = [&](std::vector<correlate::exchange>& xs) {
+    std::lock_guard lk(mu);
+    for (auto& x : xs) out.push_back(std::move(x));
+  };
+  {
+    storage::kafka_pairing a(c, output, {});
+    REQUIRE(wait_until([&] { return a.stats().partitions == 1; }, 60s));
+    REQUIRE(a.submit(request("slow")));
+    for (int i = 0; i < 10; ++i) {
+      REQUIRE(a.submit(request("q" + std::to_string(i))));
+      REQUIRE(a.submit(response("q" + std::to_string(i))));
+    }
+    // Requeued at least once (and again while it waits), still waiting, nothing stored alone.
+    REQUIRE(wait_until([&] { return a.stats().requeued >= 2; }, 30s));
+    // Back from the topic between requeues (it is out in flight for a moment each time).
+    CHECK(wait_until([&] { return a.stats().pending == 1; }, 10s));
+    std::lock_guard lk(mu);
+    CHECK(out.size() == 10);
+  }
+  // The next owner reads from after the first copy: it does not pair the ten again, and it
+  // pairs the straggler with its partner.
+  storage::kafka_pairing b(c, output, {});
+  REQUIRE(wait_until([&] { return b.stats().partitions == 1; }, 60s));
+  REQUIRE(b.submit(response("slow")));
+  REQUIRE(wait_until([&] { std::lock_guard lk(mu); return out.size() >= 11; }, 30s));
+  std::this_thread::sleep_for(300ms);
+  std::lock_guard lk(mu);
+  REQUIRE(out.size() == 11);
+  CHECK(out.back().id == "slow");
+  CHECK(out.back().complete);
+  CHECK(b.stats().consumed <= 3);  // the last copy of "slow" (perhaps two) and its partner
+}
+
+TEST_CASE("a requeued half keeps its age: it expires a TTL after it first arrived",
+          "[storage][pairing]") {
+  const std::string topic = "halves-requeue-ttl";
+  mock_cluster mc(topic, 1);
+  storage::pairing_config c;
+  c.brokers = mc.bootstraps();
+  c.topic = topic;
+  c.group = "g-requeue-ttl";
+  c.commit_interval = 100ms;
+  c.expiry_interval = 50ms;
+  c.requeue_after = 200ms;
+  c.correlator.ttl_us = 1'500'000;
+  std::atomic<int> incomplete{0};
+  storage::kafka_pairing a(
+      c,
+      [&](std::vector<correlate::exchange>& xs) {
+        for (const auto& x : xs) incomplete += x.complete ? 0 : 1;
+      },
+      {});
+  REQUIRE(wait_until([&] { return a.stats().partitions == 1; }, 60s));
+  const auto t0 = steady::now();
+  REQUIRE(a.submit(request("old")));
+  REQUIRE(wait_until([&] { return incomplete.load() == 1; }, 30s));
+  const auto took = steady::now() - t0;
+  CHECK(a.stats().requeued >= 2);
+  CHECK(took >= 1400ms);
+  CHECK(took < 6s);  // not restarted by each requeue
 }

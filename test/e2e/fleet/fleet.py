@@ -307,6 +307,11 @@ def main():
             [sys.executable, os.path.join(ROOT, "test", "e2e", "backend.py"), "--port", str(app_port),
              "--quiet", "--access-log", backend_log],
             stdout=subprocess.DEVNULL, stderr=open(work + "/backend.log", "w")))
+        def backend_up():
+            c = http.client.HTTPConnection("127.0.0.1", app_port, timeout=2)
+            c.request("GET", "/health")
+            return c.getresponse().status == 200
+        wait_for("the backend", backend_up, 20)  # before HAProxy's first health check
         conf = haproxy_config(args.family, agents, work)
         env = dict(os.environ, CAPTURE_FE_ADDR="127.0.0.1:%d" % fe_port,
                    CAPTURE_APP_ADDR="127.0.0.1:%d" % app_port,
@@ -334,7 +339,14 @@ def main():
         if args.scenario == "kill":
             wait_for("a third of the load", lambda: load.progress() >= third, 120)
             agents[1].kill()
+            killed_at = time.monotonic()
             log("agent 2 killed (SIGKILL) after %d requests" % load.progress())
+            # The group notices after session.timeout.ms (6 s here) and gives its partitions
+            # to the survivors.
+            wait_for("the survivors to take agent 2's partitions",
+                     lambda: settled([agents[0], agents[2]]), 60)
+            log("agents 1 and 3 own every partition %.1f s after the kill (%d requests)"
+                % (time.monotonic() - killed_at, load.progress()))
             wait_for("two thirds of the load", lambda: load.progress() >= 2 * third, 120)
             agents[1].start()
             log("agent 2 started again after %d requests" % load.progress())
@@ -360,17 +372,33 @@ def main():
         if len(load.done) < args.requests * 0.99:
             fail("only %d of %d requests were answered" % (len(load.done), args.requests))
 
-        # Everything paired and written: no half waiting anywhere, storage counts still.
+        # Everything paired and written: nothing in flight, and the counters still for 3 s
+        # (halves whose partner died with a killed agent wait out their TTL: counted below).
         up = [a for a in agents if a.alive()]
+        last = {"sig": None, "since": time.monotonic()}
         def drained():
             sts = [a.status() for a in up]
             if any(s is None for s in sts):
                 return False
-            return all(s["pairing"]["pending"] == 0 and s["pairing"]["in_flight"] == 0 and
-                       s["storage"]["queue_depth"] == 0 for s in sts)
-        wait_for("every agent to drain", drained, 60)
+            if any(s["pairing"]["in_flight"] or s["storage"]["queue_depth"] for s in sts):
+                return False
+            sig = [(s["pairing"]["consumed"], s["pairing"]["pending"], s["storage"]["stored"])
+                   for s in sts]
+            if sig != last["sig"]:
+                last["sig"], last["since"] = sig, time.monotonic()
+                return False
+            return time.monotonic() - last["since"] >= 3
+        try:
+            wait_for("every agent to drain", drained, 60)
+        except SystemExit:
+            for a in up:
+                st = a.status() or {}
+                log("agent %d: pairing %s storage.stored %s" % (
+                    a.n, st.get("pairing"), st.get("storage", {}).get("stored")))
+            raise
         time.sleep(1.0)  # the last fsync interval
         statuses = {a.n: a.status() for a in up}
+        waiting = sum(s["pairing"]["pending"] for s in statuses.values())
         for a in up:
             a.stop()
         hap.send_signal(signal.SIGUSR1)
@@ -420,14 +448,15 @@ def main():
                     wrong += 1
         total = len(handed)
         share = exactly_once / total if total else 0
-        pairing = {n: {k: s["pairing"][k] for k in ("produced", "consumed", "paired", "expired",
+        pairing = {n: {k: s["pairing"][k] for k in ("produced", "consumed", "paired", "expired", "commits", "commit_errors", "requeued",
                                                     "handed_over", "rebalances", "dropped",
                                                     "failed", "bad_records")}
                    for n, s in statuses.items()}
         log("pairing counters at the end: %s" % json.dumps(pairing, sort_keys=True))
         log("%d transactions handed over by HAProxy (%d with spoe_err): %d stored exactly once "
-            "(%.3f%%), %d duplicate copies, %d incomplete, %d missing, %d wrong"
-            % (total, len(spoe_bad), exactly_once, 100 * share, dups, incomplete, missing, wrong))
+            "(%.3f%%), %d duplicate copies, %d incomplete, %d missing, %d wrong; %d halves "
+            "still waiting for a partner" % (total, len(spoe_bad), exactly_once, 100 * share,
+                                             dups, incomplete, missing, wrong, waiting))
         for p in problems[:10]:
             log("  " + p)
         if wrong:
