@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -267,7 +268,11 @@ std::string describe(const replay::difference& d) {
 class progress {
  public:
   progress(std::size_t total, bool quiet)
-      : total_(total), quiet_(quiet), tty_(::isatty(2) == 1), start_(clock_type::now()) {}
+      : total_(total),
+        quiet_(quiet),
+        tty_(::isatty(2) == 1),
+        start_(clock_type::now()),
+        last_(start_) {}
 
   void update(std::size_t sent, std::size_t done, std::size_t errors, bool final = false) {
     if (quiet_) return;
@@ -296,7 +301,7 @@ class progress {
   bool quiet_;
   bool tty_;
   clock_type::time_point start_;
-  clock_type::time_point last_{};
+  clock_type::time_point last_;
 };
 
 int run(const options& o) {
@@ -391,6 +396,12 @@ int run(const options& o) {
     if (rc != CURLE_OK) {
       oc = replay::outcome::failed;
       err = t.errbuf[0] ? t.errbuf : curl_easy_strerror(rc);
+      // curl's connect message ("Couldn't connect to server") does not say why; errno does.
+      long os_errno = 0;
+      if (curl_easy_getinfo(t.easy.get(), CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+          os_errno != 0) {
+        err += fmt::format(" ({})", std::strerror(static_cast<int>(os_errno)));
+      }
       ++errors;
     } else {
       long status = 0;
