@@ -457,6 +457,7 @@ int run(const options& o) {
       --active;
     }
     bar.update(next, done, errors);
+    if (next >= xs.size() && active == 0) break;
     int wait_ms = 100;
     if (next < xs.size() && active < o.concurrency) {
       const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -465,7 +466,7 @@ int run(const options& o) {
       const auto due = sched.due_us(next, xs[next].request.time_us) - now_us;
       wait_ms = static_cast<int>(std::clamp<std::int64_t>(due / 1000, 0, 100));
     }
-    if (active > 0 || wait_ms > 0) curl_multi_poll(multi, nullptr, 0, wait_ms, nullptr);
+    curl_multi_poll(multi, nullptr, 0, wait_ms, nullptr);
   }
   curl_multi_cleanup(multi);
   bar.update(next, done, errors, true);
