@@ -30,6 +30,16 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+// Set by the first SIGINT/SIGTERM: send nothing more, let the requests in flight end (each is
+// bounded by --timeout), print the summary. The handler then falls back to the default, so a
+// second signal ends the process at once.
+volatile std::sig_atomic_t interrupted = 0;
+
+extern "C" void on_interrupt(int sig) {
+  interrupted = 1;
+  std::signal(sig, SIG_DFL);
+}
+
 struct options {
   std::string from;
   std::string token;
@@ -189,7 +199,8 @@ replay::load_result load_from_agent(const options& o) {
     }
     cursor = replay::parse_events_page(body, out);
     if (!out.error.empty()) return out;
-  } while (cursor && (o.limit == 0 || out.exchanges.size() < o.limit * 2 + 1000));
+    // Pages come newest first and --limit keeps the oldest: every page is needed.
+  } while (cursor);
   std::reverse(out.exchanges.begin(), out.exchanges.end());
   return out;
 }
@@ -208,39 +219,10 @@ replay::load_result load(const options& o) {
   if (!in) return {{}, 0, fmt::format("{}: cannot open", o.from)};
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto har = replay::read_har(text);
-  // The /events filters apply to HAR entries too, through the record matcher's rules being
-  // the data dir's: here only what a HAR entry carries is checked.
   storage::filter f;
   if (auto err = replay::to_storage_filter(o.filters, f)) return {{}, 0, *err};
   if (!f.empty()) {
-    std::erase_if(har.exchanges, [&](const replay::exchange& x) {
-      const auto& r = x.request;
-      const int st = x.response ? x.response->status : 0;
-      if (f.since_us && r.time_us < *f.since_us) return true;
-      if (f.until_us && r.time_us > *f.until_us) return true;
-      if (!f.method.empty() && f.method != r.method) return true;
-      if (f.status && st != f.status) return true;
-      if (f.status_class && st / 100 != f.status_class) return true;
-      if (!f.path.empty() && (f.path.find('*') != std::string::npos
-                                  ? !storage::glob_match(f.path, r.path)
-                                  : !r.path.starts_with(f.path))) {
-        return true;
-      }
-      if (!f.id.empty() && f.id != x.id) return true;
-      if (f.complete && *f.complete != x.response.has_value()) return true;
-      if (!f.host.empty()) {
-        std::string host;
-        for (const auto& h : r.headers) {
-          if (replay::iequals(h.name, "host")) host = h.value;
-        }
-        if (!replay::iequals(host, f.host) &&
-            !(host.size() > f.host.size() && host[f.host.size()] == ':' &&
-              replay::iequals(host.substr(0, f.host.size()), f.host))) {
-          return true;
-        }
-      }
-      return false;
-    });
+    std::erase_if(har.exchanges, [&](const replay::exchange& x) { return !replay::matches(x, f); });
   }
   return har;
 }
@@ -431,11 +413,13 @@ int run(const options& o) {
     ++done;
   };
 
-  while (next < xs.size() || active > 0) {
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  while ((next < xs.size() && !interrupted) || active > 0) {
     const auto elapsed_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                 clock_type::now() - start)
                                 .count();
-    while (active < o.concurrency && next < xs.size() &&
+    while (!interrupted && active < o.concurrency && next < xs.size() &&
            sched.due_us(next, xs[next].request.time_us) <= elapsed_us) {
       auto t = make_transfer(next, replay::build_request(xs[next].request, *target, ro), o);
       curl_multi_add_handle(multi, t->easy.get());
@@ -457,7 +441,7 @@ int run(const options& o) {
       --active;
     }
     bar.update(next, done, errors);
-    if (next >= xs.size() && active == 0) break;
+    if ((next >= xs.size() || interrupted) && active == 0) break;
     int wait_ms = 100;
     if (next < xs.size() && active < o.concurrency) {
       const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -477,12 +461,16 @@ int run(const options& o) {
   fmt::print("{}", sum.table());
   fmt::print("\nreplayed {} exchanges to {} in {:.2f} s ({:.1f} req/s): {} same, {} changed, {} "
              "failed{}\n",
-             xs.size(), o.target, secs, secs > 0 ? static_cast<double>(xs.size()) / secs : 0.0,
+             done, o.target, secs, secs > 0 ? static_cast<double>(done) / secs : 0.0,
              sum.same(), sum.changed(), sum.failed(),
              not_compared ? fmt::format(" ({} without a captured response, not compared)",
                                         not_compared)
                           : std::string());
+  if (interrupted) {
+    fmt::print("interrupted: {} of {} exchanges not sent\n", xs.size() - next, xs.size());
+  }
   std::fflush(stdout);
+  if (interrupted) return 130;
   if (sum.failed() > 0) return 2;
   return sum.changed() > 0 ? 1 : 0;
 }

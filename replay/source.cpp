@@ -10,6 +10,8 @@
 #include <iterator>
 #include <system_error>
 
+#include "replay/request.h"
+
 namespace replay {
 
 namespace {
@@ -323,6 +325,36 @@ load_result read_har(std::string_view text) {
                      return a.request.time_us < b.request.time_us;
                    });
   return out;
+}
+
+bool matches(const exchange& x, const storage::filter& f) {
+  const auto& r = x.request;
+  const int status = x.response ? x.response->status : 0;
+  if (f.since_us && r.time_us < *f.since_us) return false;
+  if (f.until_us && r.time_us > *f.until_us) return false;
+  if (!f.method.empty() && f.method != r.method) return false;
+  if (f.status && status != f.status) return false;
+  if (f.status_class && (status == 0 || status / 100 != f.status_class)) return false;
+  if (!f.path.empty()) {
+    const bool glob = f.path.find('*') != std::string::npos;
+    if (glob ? !storage::glob_match(f.path, r.path) : !r.path.starts_with(f.path)) return false;
+  }
+  if (!f.id.empty() && f.id != x.id) return false;
+  if (f.complete && *f.complete != x.response.has_value()) return false;
+  if (!f.host.empty()) {
+    std::string_view host;
+    for (const auto& h : r.headers) {
+      if (iequals(h.name, "host")) {
+        host = h.value;
+        break;
+      }
+    }
+    const bool with_port = host.size() > f.host.size() && host[f.host.size()] == ':';
+    if (!iequals(host, f.host) && !(with_port && iequals(host.substr(0, f.host.size()), f.host))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool base64_decode(std::string_view in, std::string& out) {

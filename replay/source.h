@@ -55,6 +55,11 @@ std::optional<std::string> parse_events_page(std::string_view body, load_result&
 // bodies: content.text (content.encoding "base64" likewise).
 load_result read_har(std::string_view text);
 
+// True when `x` passes `f` by the rules of storage::record_matcher, for sources that are not
+// stored records (HAR entries): the request's time, method, path, Host; the captured status;
+// the id; complete meaning "has a response".
+bool matches(const exchange& x, const storage::filter& f);
+
 // RFC 4648 base64 with padding; false on malformed input.
 bool base64_decode(std::string_view in, std::string& out);
 

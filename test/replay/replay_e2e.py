@@ -9,7 +9,8 @@ listener and read back from its data directory, its /events, or its /events.har.
 is a small http.server on 127.0.0.1 that records every request it gets (method, target,
 headers in order, body bytes) and answers from a table.
 
-Scenarios: exact, filters, timing, har, from-agent, diff, refused, hang, https, help-docs.
+Scenarios: exact, filters, timing, har, from-agent, diff, refused, hang, interrupt, https,
+help-docs.
 """
 import json
 import os
@@ -518,6 +519,31 @@ def s_hang():
     log(f"hang: {took:.1f}s")
 
 
+def s_interrupt():
+    # 50 exchanges at 10/s to a target that answers: SIGINT after about 1 s stops the
+    # sending, the summary still comes, exit 130.
+    events = []
+    for i in range(50):
+        events += exchange_events(i, "GET", f"/i/{i}", rs_body="{}")
+    a = Agent()
+    a.ingest(events)
+    a.wait_stored(50)
+    a.stop()
+    rec = Recorder()
+    p = subprocess.Popen([AGENT, "replay", "--from", a.data, "--target", rec.url(), "--rate", "10",
+                          "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=15)
+    out = out.decode()
+    sys.stdout.write(out)
+    check(p.returncode == 130, f"exit {p.returncode}, expected 130")
+    m = re.search(r"interrupted: (\d+) of 50 exchanges not sent", out)
+    check(m and 30 < int(m.group(1)) < 50, "the interrupted line")
+    check(len(rec.requests) == 50 - int(m.group(1)), "sent = 50 - not sent")
+    check(re.search(r"^replayed \d+ exchanges", out, re.M), "the summary")
+
+
 def s_https():
     key, cert = os.path.join(WORK, "key.pem"), os.path.join(WORK, "cert.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
@@ -555,7 +581,7 @@ def s_help_docs():
 
 
 SCENARIOS = {"exact": s_exact, "filters": s_filters, "timing": s_timing, "har": s_har,
-             "from-agent": s_from_agent, "diff": s_diff, "refused": s_refused, "hang": s_hang,
+             "from-agent": s_from_agent, "diff": s_diff, "refused": s_refused, "hang": s_hang, "interrupt": s_interrupt,
              "https": s_https, "help-docs": s_help_docs}
 
 if __name__ == "__main__":

@@ -204,3 +204,36 @@ TEST_CASE("base64 decoding accepts padding and rejects the malformed", "[replay]
   CHECK_FALSE(replay::base64_decode("a=GV", out));
   CHECK_FALSE(replay::base64_decode("aG!s", out));
 }
+
+TEST_CASE("HAR entries are filtered by the rules of the record matcher", "[replay]") {
+  replay::exchange x;
+  x.id = "h1";
+  x.request.method = "GET";
+  x.request.path = "/api/items/7";
+  x.request.headers = {{"Host", "Shop.Local:8443"}};
+  x.request.time_us = t0;
+  x.response = replay::captured_response{};
+  x.response->status = 404;
+  auto with = [](auto set) {
+    storage::filter f;
+    set(f);
+    return f;
+  };
+  CHECK(replay::matches(x, {}));
+  CHECK(replay::matches(x, with([](auto& f) { f.host = "shop.local"; })));
+  CHECK(replay::matches(x, with([](auto& f) { f.host = "shop.local:8443"; })));
+  CHECK_FALSE(replay::matches(x, with([](auto& f) { f.host = "shop"; })));
+  CHECK(replay::matches(x, with([](auto& f) { f.path = "/api/*/7"; })));
+  CHECK(replay::matches(x, with([](auto& f) { f.path = "/api/"; })));
+  CHECK_FALSE(replay::matches(x, with([](auto& f) { f.path = "/api/*/8"; })));
+  CHECK(replay::matches(x, with([](auto& f) { f.status_class = 4; })));
+  CHECK_FALSE(replay::matches(x, with([](auto& f) { f.status = 200; })));
+  CHECK_FALSE(replay::matches(x, with([](auto& f) { f.method = "POST"; })));
+  CHECK_FALSE(replay::matches(x, with([](auto& f) { f.since_us = t0 + 1; })));
+  CHECK(replay::matches(x, with([](auto& f) { f.until_us = t0; })));
+  CHECK_FALSE(replay::matches(x, with([](auto& f) { f.complete = false; })));
+  CHECK_FALSE(replay::matches(x, with([](auto& f) { f.id = "h2"; })));
+  x.response.reset();
+  CHECK_FALSE(replay::matches(x, with([](auto& f) { f.status_class = 4; })));
+  CHECK(replay::matches(x, with([](auto& f) { f.complete = false; })));
+}
