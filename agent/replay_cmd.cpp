@@ -118,12 +118,20 @@ void common_setup(CURL* e, const options& o) {
   if (!o.cacert.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, o.cacert.c_str());
 }
 
+// `idle`: handles of finished transfers. Reusing one saves its allocations (curl_easy_reset
+// keeps its buffers); the connections themselves are the multi handle's, reused either way.
 std::unique_ptr<transfer> make_transfer(std::size_t index, replay::outgoing_request rq,
-                                        const options& o) {
+                                        const options& o, std::vector<easy_ptr>& idle) {
   auto t = std::make_unique<transfer>();
   t->index = index;
   t->rq = std::move(rq);
-  t->easy.reset(curl_easy_init());
+  if (idle.empty()) {
+    t->easy.reset(curl_easy_init());
+  } else {
+    t->easy = std::move(idle.back());
+    idle.pop_back();
+    curl_easy_reset(t->easy.get());
+  }
   CURL* e = t->easy.get();
   common_setup(e, o);
   curl_easy_setopt(e, CURLOPT_URL, t->rq.url.c_str());
@@ -364,6 +372,7 @@ int run(const options& o) {
 
   curl_global global;
   CURLM* multi = curl_multi_init();
+  std::vector<easy_ptr> idle;
   replay::summary sum;
   std::vector<std::string> shown;  // the first differences and errors, for stdout
   constexpr std::size_t max_shown = 20;
@@ -421,7 +430,7 @@ int run(const options& o) {
                                 .count();
     while (!interrupted && active < o.concurrency && next < xs.size() &&
            sched.due_us(next, xs[next].request.time_us) <= elapsed_us) {
-      auto t = make_transfer(next, replay::build_request(xs[next].request, *target, ro), o);
+      auto t = make_transfer(next, replay::build_request(xs[next].request, *target, ro), o, idle);
       curl_multi_add_handle(multi, t->easy.get());
       t.release();  // owned through CURLOPT_PRIVATE until it is done
       ++next;
@@ -438,6 +447,7 @@ int run(const options& o) {
       const CURLcode rc = msg->data.result;
       curl_multi_remove_handle(multi, msg->easy_handle);
       finish(*t, rc);
+      idle.push_back(std::move(t->easy));
       --active;
     }
     bar.update(next, done, errors);
