@@ -9,7 +9,7 @@
 # Each repetition runs wrk (-t1 -c64, DURATION s), then replay of the N exchanges; the
 # reported figure for each tool is the median over REPS.
 #
-# Env: AGENT (default build/release/agent/http-event-processor), HAPROXY (haproxy),
+# Env: AGENT (default build-bench/agent/http-event-processor, as the other scripts), HAPROXY (haproxy),
 #      N=20000 REPS=3 DURATION=10 CONC=64 OUT (default /tmp/hep-bench/replay-<time>).
 # Needs: haproxy, wrk, curl, python3 (scripts/deps.sh --with-bench).
 # Output: one line per run on stderr, $OUT/runs.tsv, and the summary on stdout.
@@ -23,7 +23,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 BENCH_NAME=replay
 . "$HERE/lib.sh"
 
-AGENT=${AGENT:-$ROOT/build/release/agent/http-event-processor}
+AGENT=${AGENT:-$ROOT/build-bench/agent/http-event-processor}
 HAPROXY=${HAPROXY:-haproxy}
 N=${N:-20000}; REPS=${REPS:-3}; DURATION=${DURATION:-10}; CONC=${CONC:-64}
 OUT=${OUT:-/tmp/hep-bench/replay-$(date +%Y%m%dT%H%M%S)}
