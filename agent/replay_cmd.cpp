@@ -416,8 +416,8 @@ int run(const options& o) {
     }
     for (const auto& d : diffs) {
       if (shown.size() >= max_shown) break;
-      shown.push_back(fmt::format("changed  {} {} ({}): {}", t.rq.method, x.request.path, x.id,
-                                  describe(d)));
+      shown.push_back(
+          fmt::format("changed  {} {} ({}): {}", t.rq.method, x.request.path, x.id, describe(d)));
     }
     ++done;
   };
@@ -425,9 +425,8 @@ int run(const options& o) {
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   while ((next < xs.size() && !interrupted) || active > 0) {
-    const auto elapsed_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                clock_type::now() - start)
-                                .count();
+    const auto elapsed_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - start).count();
     while (!interrupted && active < o.concurrency && next < xs.size() &&
            sched.due_us(next, xs[next].request.time_us) <= elapsed_us) {
       auto t = make_transfer(next, replay::build_request(xs[next].request, *target, ro), o, idle);
@@ -454,9 +453,8 @@ int run(const options& o) {
     if ((next >= xs.size() || interrupted) && active == 0) break;
     int wait_ms = 100;
     if (next < xs.size() && active < o.concurrency) {
-      const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                              clock_type::now() - start)
-                              .count();
+      const auto now_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - start).count();
       const auto due = sched.due_us(next, xs[next].request.time_us) - now_us;
       wait_ms = static_cast<int>(std::clamp<std::int64_t>(due / 1000, 0, 100));
     }
@@ -469,13 +467,13 @@ int run(const options& o) {
   for (const auto& s : shown) fmt::print("{}\n", s);
   if (!shown.empty()) fmt::print("\n");
   fmt::print("{}", sum.table());
-  fmt::print("\nreplayed {} exchanges to {} in {:.2f} s ({:.1f} req/s): {} same, {} changed, {} "
-             "failed{}\n",
-             done, o.target, secs, secs > 0 ? static_cast<double>(done) / secs : 0.0,
-             sum.same(), sum.changed(), sum.failed(),
-             not_compared ? fmt::format(" ({} without a captured response, not compared)",
-                                        not_compared)
-                          : std::string());
+  fmt::print(
+      "\nreplayed {} exchanges to {} in {:.2f} s ({:.1f} req/s): {} same, {} changed, {} "
+      "failed{}\n",
+      done, o.target, secs, secs > 0 ? static_cast<double>(done) / secs : 0.0, sum.same(),
+      sum.changed(), sum.failed(),
+      not_compared ? fmt::format(" ({} without a captured response, not compared)", not_compared)
+                   : std::string());
   if (interrupted) {
     fmt::print("interrupted: {} of {} exchanges not sent\n", xs.size() - next, xs.size());
   }
@@ -505,15 +503,17 @@ int replay_main(int argc, char** argv) {
   app.add_option("--until", o.filters.until, "only exchanges at or before this RFC 3339 time");
   app.add_option("--method", o.filters.method, "only this method");
   app.add_option("--status", o.filters.status, "only this captured status (404) or class (5xx)");
-  app.add_option("--path", o.filters.path, "only paths with this prefix, or matching this glob (*)");
+  app.add_option("--path", o.filters.path,
+                 "only paths with this prefix, or matching this glob (*)");
   app.add_option("--host", o.filters.host, "only this Host header (port optional)");
   app.add_option("--id", o.filters.id, "only the exchange with this id");
-  app.add_option("--complete", o.filters.complete, "only complete (true) or incomplete (false) ones");
+  app.add_option("--complete", o.filters.complete,
+                 "only complete (true) or incomplete (false) ones");
   app.add_option("--limit", o.limit, "send at most N exchanges (the oldest N that match)");
   app.add_option("--concurrency", o.concurrency, "requests in flight at most (default 8)")
       ->check(CLI::Range(1u, 10000u));
-  auto* rate = app.add_option("--rate", o.rate, "send R requests per second")
-                   ->check(CLI::PositiveNumber);
+  auto* rate =
+      app.add_option("--rate", o.rate, "send R requests per second")->check(CLI::PositiveNumber);
   app.add_option("--speed", o.speed,
                  "keep the captured pacing, X times faster (1: real time, 2: twice as fast)")
       ->check(CLI::PositiveNumber)

@@ -9,7 +9,8 @@
 # Each repetition runs wrk (-t1 -c64, DURATION s), then replay of the N exchanges; the
 # reported figure for each tool is the median over REPS.
 #
-# Env: AGENT (default build-bench/agent/http-event-processor, as the other scripts), HAPROXY (haproxy),
+# Env: AGENT (default build-bench/agent/http-event-processor, as the other scripts),
+#      HAPROXY (haproxy),
 #      N=20000 REPS=3 DURATION=10 CONC=64 OUT (default /tmp/hep-bench/replay-<time>).
 # Needs: haproxy, wrk, curl, python3 (scripts/deps.sh --with-bench).
 # Output: one line per run on stderr, $OUT/runs.tsv, and the summary on stdout.

@@ -75,10 +75,14 @@ struct json_differ {
     }
     if (ta != tb) return false;
     switch (ta) {
-      case t::STRING: return std::string_view(a) == std::string_view(b);
-      case t::BOOL: return bool(a) == bool(b);
-      case t::NULL_VALUE: return true;
-      default: return false;
+      case t::STRING:
+        return std::string_view(a) == std::string_view(b);
+      case t::BOOL:
+        return bool(a) == bool(b);
+      case t::NULL_VALUE:
+        return true;
+      default:
+        return false;
     }
   }
 
@@ -114,8 +118,10 @@ struct json_differ {
         if (i < na && i < nb) {
           walk(aa.at(i).value_unsafe(), ab.at(i).value_unsafe());
         } else if (!ignored()) {
-          if (i < na) add(aa.at(i).value_unsafe(), std::nullopt);
-          else add(std::nullopt, ab.at(i).value_unsafe());
+          if (i < na)
+            add(aa.at(i).value_unsafe(), std::nullopt);
+          else
+            add(std::nullopt, ab.at(i).value_unsafe());
         }
         path.pop_back();
       }
@@ -205,8 +211,12 @@ std::vector<difference> compare(const captured_response& captured, const receive
                                 const compare_options& opts) {
   std::vector<difference> out;
   if (captured.status != got.status) {
-    out.push_back({difference_kind::status, {}, std::to_string(captured.status),
-                   std::to_string(got.status), true, true});
+    out.push_back({difference_kind::status,
+                   {},
+                   std::to_string(captured.status),
+                   std::to_string(got.status),
+                   true,
+                   true});
   }
   for (const auto& name : opts.headers) {
     bool had = false, has = false;
@@ -228,8 +238,8 @@ std::vector<difference> compare(const captured_response& captured, const receive
       return out;
     }
   }
-  const bool same = captured.truncated ? got.body.starts_with(captured.body)
-                                       : got.body == captured.body;
+  const bool same =
+      captured.truncated ? got.body.starts_with(captured.body) : got.body == captured.body;
   if (!same) out.push_back({difference_kind::body, {}, captured.body, got.body, true, true});
   return out;
 }

@@ -45,9 +45,15 @@ void append_value(const difference& d, bool expected, std::string& out) {
   }
   switch (d.kind) {
     case difference_kind::status:
-    case difference_kind::json: out += v; break;
-    case difference_kind::header: storage::append_json_string(v, out); break;
-    case difference_kind::body: append_cut(v, out); break;
+    case difference_kind::json:
+      out += v;
+      break;
+    case difference_kind::header:
+      storage::append_json_string(v, out);
+      break;
+    case difference_kind::body:
+      append_cut(v, out);
+      break;
   }
 }
 

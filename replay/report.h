@@ -27,9 +27,12 @@ enum class outcome { same, changed, failed };
 
 constexpr std::string_view to_string(outcome o) {
   switch (o) {
-    case outcome::same: return "same";
-    case outcome::changed: return "changed";
-    case outcome::failed: return "failed";
+    case outcome::same:
+      return "same";
+    case outcome::changed:
+      return "changed";
+    case outcome::failed:
+      return "failed";
   }
   return "unknown";
 }

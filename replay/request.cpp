@@ -11,8 +11,8 @@ namespace {
 constexpr std::string_view redacted = "[REDACTED]";
 
 constexpr std::array<std::string_view, 10> hop_by_hop = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-    "upgrade", "content-length", "expect", "http2-settings"};
+    "connection",        "keep-alive", "proxy-connection", "te",     "trailer",
+    "transfer-encoding", "upgrade",    "content-length",   "expect", "http2-settings"};
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -40,14 +40,16 @@ std::vector<std::string_view> connection_tokens(const std::vector<header>& hs) {
 
 // Rule 4: replaces every `h.name` in `hs` (first keeps its place) or appends; empty removes.
 void set_header(std::vector<header>& hs, const header& h) {
-  auto first = std::find_if(hs.begin(), hs.end(), [&](const header& x) { return iequals(x.name, h.name); });
+  auto first =
+      std::find_if(hs.begin(), hs.end(), [&](const header& x) { return iequals(x.name, h.name); });
   if (first == hs.end()) {
     if (!h.value.empty()) hs.push_back(h);
     return;
   }
   const auto at = first - hs.begin();
-  hs.erase(std::remove_if(first + 1, hs.end(), [&](const header& x) { return iequals(x.name, h.name); }),
-           hs.end());
+  hs.erase(
+      std::remove_if(first + 1, hs.end(), [&](const header& x) { return iequals(x.name, h.name); }),
+      hs.end());
   if (h.value.empty()) {
     hs.erase(hs.begin() + at);
   } else {
@@ -133,9 +135,8 @@ outgoing_request build_request(const captured_request& rq, const target& t,
     }
     out.headers.push_back(h);
   }
-  if (!opts.keep_host &&
-      std::none_of(out.headers.begin(), out.headers.end(),
-                   [](const header& h) { return iequals(h.name, "host"); })) {
+  if (!opts.keep_host && std::none_of(out.headers.begin(), out.headers.end(),
+                                      [](const header& h) { return iequals(h.name, "host"); })) {
     out.headers.insert(out.headers.begin(), header{"host", t.authority});
   }
   for (const auto& h : opts.headers) set_header(out.headers, h);

@@ -24,8 +24,10 @@ struct schedule {
   // A captured time of 0 (unknown) or before the first is due at once.
   std::int64_t due_us(std::size_t index, std::int64_t time_us) const {
     switch (mode) {
-      case pacing::asap: return 0;
-      case pacing::rate: return static_cast<std::int64_t>(static_cast<double>(index) * 1e6 / rate);
+      case pacing::asap:
+        return 0;
+      case pacing::rate:
+        return static_cast<std::int64_t>(static_cast<double>(index) * 1e6 / rate);
       case pacing::speed:
         if (time_us <= first_us) return 0;
         return static_cast<std::int64_t>(static_cast<double>(time_us - first_us) / speed);

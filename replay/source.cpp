@@ -129,8 +129,8 @@ std::optional<std::uint64_t> segment_number(const std::string& name) {
 
 std::optional<std::string> to_storage_filter(const filter_options& o, storage::filter& out) {
   storage::filter f;
-  for (auto [name, value, slot] : {std::tuple{"since", &o.since, &f.since_us},
-                                   std::tuple{"until", &o.until, &f.until_us}}) {
+  for (auto [name, value, slot] :
+       {std::tuple{"since", &o.since, &f.since_us}, std::tuple{"until", &o.until, &f.until_us}}) {
     if (value->empty()) continue;
     *slot = storage::parse_rfc3339(*value);
     if (!*slot) return fmt::format("invalid --{}: expected an RFC 3339 date-time", name);
@@ -157,19 +157,22 @@ std::optional<std::string> to_storage_filter(const filter_options& o, storage::f
   f.path = o.path;
   f.host = o.host;
   f.id = o.id;
-  if (o.complete == "true" || o.complete == "1") f.complete = true;
-  else if (o.complete == "false" || o.complete == "0") f.complete = false;
-  else if (!o.complete.empty()) return std::string("invalid --complete: expected true or false");
+  if (o.complete == "true" || o.complete == "1")
+    f.complete = true;
+  else if (o.complete == "false" || o.complete == "0")
+    f.complete = false;
+  else if (!o.complete.empty())
+    return std::string("invalid --complete: expected true or false");
   out = std::move(f);
   return std::nullopt;
 }
 
 std::string to_query_string(const filter_options& o) {
   std::string q;
-  for (auto [name, value] : {std::pair{"since", &o.since}, std::pair{"until", &o.until},
-                             std::pair{"method", &o.method}, std::pair{"status", &o.status},
-                             std::pair{"path", &o.path}, std::pair{"host", &o.host},
-                             std::pair{"id", &o.id}, std::pair{"complete", &o.complete}}) {
+  for (auto [name, value] :
+       {std::pair{"since", &o.since}, std::pair{"until", &o.until}, std::pair{"method", &o.method},
+        std::pair{"status", &o.status}, std::pair{"path", &o.path}, std::pair{"host", &o.host},
+        std::pair{"id", &o.id}, std::pair{"complete", &o.complete}}) {
     if (value->empty()) continue;
     if (!q.empty()) q += '&';
     q += name;
@@ -222,7 +225,8 @@ load_result read_data_dir(const fs::path& data_dir, const storage::filter& f) {
       const std::string_view line(buf.data() + pos, nl - pos);
       pos = nl + 1;
       if (line.empty()) continue;
-      if (filtered && !match(line, buf.size() - (static_cast<std::size_t>(line.data() - buf.data())))) {
+      if (filtered &&
+          !match(line, buf.size() - (static_cast<std::size_t>(line.data() - buf.data())))) {
         continue;
       }
       dom::element root;
@@ -299,7 +303,8 @@ load_result read_har(std::string_view text) {
     dom::element post;
     if (!rq["postData"].get(post)) {
       const auto body = str_or(post, "text");
-      const bool b64 = str_or(post, "_encoding") == "base64" || str_or(post, "encoding") == "base64";
+      const bool b64 =
+          str_or(post, "_encoding") == "base64" || str_or(post, "encoding") == "base64";
       if (!b64 || !base64_decode(body, r.body)) r.body.assign(body);
     }
     r.time_us = storage::parse_rfc3339(str_or(e, "startedDateTime")).value_or(0);
@@ -320,10 +325,9 @@ load_result read_har(std::string_view text) {
     }
     out.exchanges.push_back(std::move(x));
   }
-  std::stable_sort(out.exchanges.begin(), out.exchanges.end(),
-                   [](const exchange& a, const exchange& b) {
-                     return a.request.time_us < b.request.time_us;
-                   });
+  std::stable_sort(
+      out.exchanges.begin(), out.exchanges.end(),
+      [](const exchange& a, const exchange& b) { return a.request.time_us < b.request.time_us; });
   return out;
 }
 

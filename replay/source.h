@@ -24,7 +24,7 @@ struct filter_options {
   std::string path;          // prefix, or a glob with '*'
   std::string host;
   std::string id;
-  std::string complete;      // "true"/"false"/"1"/"0"
+  std::string complete;  // "true"/"false"/"1"/"0"
 };
 
 // Checks `o` as GET /events would and fills `out`. Returns the error ("invalid status: ...")

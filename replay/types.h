@@ -14,18 +14,18 @@
 namespace replay {
 
 struct header {
-  std::string name;   // as captured (stored records have lower-case names)
+  std::string name;  // as captured (stored records have lower-case names)
   std::string value;
 };
 
 struct captured_request {
   std::string method;
-  std::string path;               // without the query
+  std::string path;                  // without the query
   std::optional<std::string> query;  // without the '?'; absent when the URL had none
   std::vector<header> headers;
-  std::string body;               // decoded bytes (base64 bodies are decoded)
-  bool truncated = false;         // the capture cut the body: `body` is only its start
-  std::int64_t time_us = 0;       // when it was received, microseconds since the epoch; 0: unknown
+  std::string body;          // decoded bytes (base64 bodies are decoded)
+  bool truncated = false;    // the capture cut the body: `body` is only its start
+  std::int64_t time_us = 0;  // when it was received, microseconds since the epoch; 0: unknown
 };
 
 struct captured_response {
@@ -52,9 +52,9 @@ struct load_result {
 // One request as it goes out.
 struct outgoing_request {
   std::string method;
-  std::string url;                  // absolute: target scheme://authority + base + path + query
-  std::vector<header> headers;      // in order, each sent as "name: value"
-  std::string body;                 // sent byte for byte
+  std::string url;              // absolute: target scheme://authority + base + path + query
+  std::vector<header> headers;  // in order, each sent as "name: value"
+  std::string body;             // sent byte for byte
 };
 
 // The response a target gave.
@@ -68,10 +68,14 @@ enum class difference_kind { status, header, body, json };
 
 constexpr std::string_view to_string(difference_kind k) {
   switch (k) {
-    case difference_kind::status: return "status";
-    case difference_kind::header: return "header";
-    case difference_kind::body: return "body";
-    case difference_kind::json: return "json";
+    case difference_kind::status:
+      return "status";
+    case difference_kind::header:
+      return "header";
+    case difference_kind::body:
+      return "body";
+    case difference_kind::json:
+      return "json";
   }
   return "unknown";
 }

@@ -37,8 +37,8 @@ using row = std::tuple<std::string, std::string, std::string, std::string>;
 std::vector<row> rows(const std::vector<replay::difference>& ds) {
   std::vector<row> out;
   for (const auto& d : ds) {
-    out.emplace_back(std::string(to_string(d.kind)), d.where,
-                     d.expected_present ? d.expected : "-", d.actual_present ? d.actual : "-");
+    out.emplace_back(std::string(to_string(d.kind)), d.where, d.expected_present ? d.expected : "-",
+                     d.actual_present ? d.actual : "-");
   }
   return out;
 }
@@ -54,10 +54,14 @@ TEST_CASE("a changed status is a difference", "[replay]") {
 TEST_CASE("selected headers are compared and others are not", "[replay]") {
   replay::compare_options o;
   o.headers = {"X-Version", "ETag", "Set-Cookie", "X-Gone"};
-  const auto c = captured(200, "", {{"x-version", "1"}, {"server", "a"}, {"etag", "\"1\""},
-                                    {"set-cookie", "[REDACTED]"}, {"x-gone", "v"}});
-  const auto g = got(200, "", {{"X-Version", "2"}, {"Server", "b"}, {"ETag", "\"1\""},
-                               {"Set-Cookie", "sid=2"}});
+  const auto c = captured(200, "",
+                          {{"x-version", "1"},
+                           {"server", "a"},
+                           {"etag", "\"1\""},
+                           {"set-cookie", "[REDACTED]"},
+                           {"x-gone", "v"}});
+  const auto g = got(
+      200, "", {{"X-Version", "2"}, {"Server", "b"}, {"ETag", "\"1\""}, {"Set-Cookie", "sid=2"}});
   CHECK(rows(replay::compare(c, g, o)) ==
         std::vector<row>{{"header", "x-version", "1", "2"}, {"header", "x-gone", "v", "-"}});
 }
@@ -88,8 +92,10 @@ TEST_CASE("JSON bodies are compared by value, keys in any order", "[replay]") {
 }
 
 TEST_CASE("a nested changed field is reported with its path", "[replay]") {
-  const auto c = captured(200, R"({"items":[{"id":1,"price":3},{"id":2,"price":4}],"meta":{"n":2}})");
-  const auto g = got(200, R"({"items":[{"id":1,"price":3},{"id":2,"price":5,"new":true}],"meta":{}})");
+  const auto c =
+      captured(200, R"({"items":[{"id":1,"price":3},{"id":2,"price":4}],"meta":{"n":2}})");
+  const auto g =
+      got(200, R"({"items":[{"id":1,"price":3},{"id":2,"price":5,"new":true}],"meta":{}})");
   CHECK(rows(replay::compare(c, g, {})) == std::vector<row>{{"json", "items[1].price", "4", "5"},
                                                             {"json", "items[1].new", "-", "true"},
                                                             {"json", "meta.n", "2", "-"}});
@@ -100,19 +106,20 @@ TEST_CASE("a nested changed field is reported with its path", "[replay]") {
 }
 
 TEST_CASE("ignore paths skip the fields they name and everything under them", "[replay]") {
-  const auto c = captured(200, R"({"meta":{"ts":1,"n":2},"items":[{"id":1,"at":"x"}],"m":[[1,2]]})");
+  const auto c =
+      captured(200, R"({"meta":{"ts":1,"n":2},"items":[{"id":1,"at":"x"}],"m":[[1,2]]})");
   const auto g = got(200, R"({"meta":{"ts":9,"n":3},"items":[{"id":7,"at":"y"}],"m":[[1,3]]})");
-  CHECK(rows(replay::compare(c, g, ignoring({"meta.ts", "items[].id", "items[0].at", "m[][1]"})))
-        == std::vector<row>{{"json", "meta.n", "2", "3"}});
+  CHECK(rows(replay::compare(c, g, ignoring({"meta.ts", "items[].id", "items[0].at", "m[][1]"}))) ==
+        std::vector<row>{{"json", "meta.n", "2", "3"}});
   CHECK(replay::compare(c, g, ignoring({"meta", "items", "m"})).empty());
   CHECK(replay::compare(c, g, ignoring({"*.ts", "*.n", "*[]", "m[0]"})).empty());
   CHECK(replay::compare(captured(200, R"([{"id":1}])"), got(200, R"([{"id":2}])"),
                         ignoring({"[].id"}))
             .empty());
   // An ignored key that is added or removed is not reported either.
-  CHECK(replay::compare(captured(200, R"({"a":1})"), got(200, R"({"a":1,"ts":5})"),
-                        ignoring({"ts"}))
-            .empty());
+  CHECK(
+      replay::compare(captured(200, R"({"a":1})"), got(200, R"({"a":1,"ts":5})"), ignoring({"ts"}))
+          .empty());
 }
 
 TEST_CASE("ignore path syntax errors are reported", "[replay]") {

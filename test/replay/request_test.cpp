@@ -54,7 +54,8 @@ TEST_CASE("hop by hop headers are not sent and the body is sent unchanged", "[re
 TEST_CASE("Host is rewritten to the target unless keep host", "[replay]") {
   replay::request_options o;
   o.keep_host = true;
-  CHECK(pairs(replay::build_request(sample(), local(), o))[0] == std::pair<std::string, std::string>{"host", "shop.local"});
+  CHECK(pairs(replay::build_request(sample(), local(), o))[0] ==
+        std::pair<std::string, std::string>{"host", "shop.local"});
   auto no_host = sample();
   no_host.headers.erase(no_host.headers.begin());
   const auto rq = replay::build_request(no_host, local(), {});
