@@ -337,6 +337,18 @@ int run(const options& o) {
                loaded.skipped ? fmt::format(" ({} without a request skipped)", loaded.skipped)
                               : std::string());
   }
+  // The agent's --redact-json-field leaves "[REDACTED]" in request bodies; unlike a header,
+  // a body cannot lose a field without changing its meaning, so it is sent as captured, and
+  // said so.
+  const auto redacted_bodies = std::count_if(xs.begin(), xs.end(), [](const replay::exchange& x) {
+    return x.request.body.find("\"[REDACTED]\"") != std::string::npos;
+  });
+  if (redacted_bodies > 0 && !o.quiet) {
+    fmt::print(stderr,
+               "replay: warning: {} request bodies hold \"[REDACTED]\" values (the agent's "
+               "--redact-json-field); they are sent as captured\n",
+               redacted_bodies);
+  }
   if (o.dry_run) {
     for (const auto& x : xs) {
       const auto rq = replay::build_request(x.request, *target, ro);

@@ -278,16 +278,53 @@ def requests_of(events):
     return [e for e in events if e["type"] == "request"]
 
 
+def msgpack(v):
+    """The few MessagePack types an ingest envelope needs (bytes become BIN)."""
+    import struct
+    if isinstance(v, dict):
+        return bytes([0x80 | len(v)]) + b"".join(msgpack(k) + msgpack(x) for k, x in v.items())
+    if isinstance(v, list):
+        return bytes([0x90 | len(v)]) + b"".join(msgpack(x) for x in v)
+    if isinstance(v, str):
+        b = v.encode()
+        return (bytes([0xa0 | len(b)]) if len(b) < 32 else bytes([0xd9, len(b)])) + b
+    if isinstance(v, bytes):
+        return struct.pack(">BH", 0xc5, len(v)) + v
+    if isinstance(v, float):
+        return struct.pack(">Bd", 0xcb, v)
+    if isinstance(v, int):
+        return struct.pack(">BH", 0xcd, v)
+    raise TypeError(v)
+
+
 def s_exact():
     events, answers = standard_capture(30)
     a = Agent()
     a.ingest(events)
-    a.wait_stored(30)
+    # One more exchange whose request body is not UTF-8 (stored base64): MessagePack BIN.
+    binary = bytes(range(256)) + b"\x00\xff\r\n"
+    bin_req = {"type": "request", "timestamp": BASE_T + 1,
+               "data": {"id": "bin", "method": "POST", "path": "/bin",
+                        "headers": [["host", "shop.local"],
+                                    ["content-type", "application/octet-stream"]],
+                        "body": binary}}
+    bin_rs = {"type": "response", "timestamp": BASE_T + 1.001,
+              "data": {"id": "bin", "status": 200, "body": binary}}
+    rq = urllib.request.Request(a.url("/http-events"), method="POST",
+                                data=msgpack(bin_req) + msgpack(bin_rs),
+                                headers={"Content-Type": "application/msgpack"})
+    with urllib.request.urlopen(rq, timeout=10) as r:
+        check(r.status == 202, "msgpack ingest")
+    a.wait_stored(31)
     a.stop()
+    answers["/bin"] = (200, [], binary)
     rec = Recorder(answers)
     rc, out, err, _ = replay("--from", a.data, "--target", rec.url(), "--quiet")
     check(rc == 0, f"exit {rc}, expected 0 (every answer is the captured one)")
-    check("30 same, 0 changed, 0 failed" in out, "summary line")
+    check("31 same, 0 changed, 0 failed" in out, "summary line")
+    bins = [r for r in rec.requests if r["target"] == "/bin"]
+    check(len(bins) == 1 and bins[0]["body"] == binary, "the binary body, byte for byte")
+    rec.requests.remove(bins[0])
     check_received(rec, events, rec.port)
     # --keep-host sends the captured Host.
     rec.requests.clear()
@@ -303,11 +340,16 @@ def s_exact():
 
 def s_filters():
     events, answers = standard_capture(30)
-    a = Agent()
+    a = Agent("--redact-json-field", "name")
     a.ingest(events)
     a.wait_stored(30)
     a.stop()
     rec = Recorder(answers)
+    # The 6 POST bodies had their "name" redacted: said, and sent as captured.
+    rc, out, err, _ = replay("--from", a.data, "--target", rec.url(), "--dry-run",
+                             "--method", "POST")
+    check(rc == 0 and "6 request bodies hold" in err, "the redacted-body warning")
+    check(out.count("> POST ") == 6 and not rec.requests, "--dry-run sends nothing")
     rc, out, err, _ = replay("--from", a.data, "--target", rec.url(), "--quiet",
                              "--method", "post")
     check(rc == 0 and len(rec.requests) == 6, f"--method post: {len(rec.requests)} sent")
