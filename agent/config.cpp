@@ -78,6 +78,7 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
       "pairs them by unique-id, stores them as JSON Lines and serves them over HTTP.",
       program};
   app.set_version_flag("--version", std::string(program) + " " HEP_VERSION);
+  app.footer("Replaying captured exchanges: http-event-processor replay --help (docs/replay.md).");
   app.get_formatter()->column_width(40);
 
   // SIZE: bytes, or with a unit, k/kb/kib = 1024 (so 64MiB, 1g); DURATION: seconds, or 90s,

@@ -2,14 +2,17 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cstring>
 #include <exception>
 #include <variant>
 
 #include "agent/app.h"
 #include "agent/config.h"
 #include "agent/log.h"
+#include "agent/replay_cmd.h"
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "replay") == 0) return agent::replay_main(argc, argv);
   auto parsed = agent::parse_config(argc, argv);
   if (auto* e = std::get_if<agent::exit_now>(&parsed)) return e->code;
   const auto& cfg = std::get<agent::config>(parsed);

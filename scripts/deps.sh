@@ -15,8 +15,12 @@ packages=(
   # libraries (DESIGN.md "Dependencies")
   libuv1-dev node-llhttp libsimdjson-dev libfmt-dev libcli11-dev libmsgpack-cxx-dev
   librdkafka-dev catch2
+  # the replay subcommand's HTTP client
+  libcurl4-openssl-dev
   # run and end-to-end tests
   haproxy curl python3 procps
+  # replay's https end-to-end test makes a self-signed certificate
+  openssl
   # static checks of the Helm chart (test/deploy)
   yamllint
 )
