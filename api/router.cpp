@@ -82,6 +82,16 @@ response json_ok(std::string body) {
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
+// A decimal integer from lo to hi, all of `value` (no sign, no spaces).
+std::optional<std::uint64_t> parse_count(std::string_view value, std::uint64_t lo,
+                                         std::uint64_t hi) {
+  std::uint64_t n = 0;
+  const auto* end = value.data() + value.size();
+  const auto [ptr, ec] = std::from_chars(value.data(), end, n);
+  if (value.empty() || ec != std::errc() || ptr != end || n < lo || n > hi) return std::nullopt;
+  return n;
+}
+
 // What GET /events and GET /events.har were asked.
 struct events_params {
   std::uint64_t limit = 0;  // 0: not given
@@ -101,14 +111,12 @@ std::optional<response> parse_events_params(std::string_view query, std::uint64_
   };
   for (const auto& [name, value] : parse_query(query)) {
     if (name == "limit" && first(0)) {
-      std::uint64_t n = 0;
-      const auto* end = value.data() + value.size();
-      const auto [ptr, ec] = std::from_chars(value.data(), end, n);
-      if (value.empty() || ec != std::errc() || ptr != end || n < 1 || n > limit_max) {
+      const auto n = parse_count(value, 1, limit_max);
+      if (!n) {
         return error_response(
             400, fmt::format("invalid limit: expected an integer from 1 to {}", limit_max));
       }
-      p.limit = n;
+      p.limit = *n;
     } else if (name == "cursor" && first(1)) {
       p.before = decode_cursor(value);
       if (!p.before) return error_response(400, "invalid cursor");
@@ -295,14 +303,12 @@ std::optional<response> parse_stats_params(std::string_view query, storage::stat
       if (!so) return error_response(400, "invalid sort: expected count, p99 or errors");
       o.sort = *so;
     } else if (name == "top" && first(3)) {
-      std::uint64_t n = 0;
-      const auto* end = value.data() + value.size();
-      const auto [ptr, ec] = std::from_chars(value.data(), end, n);
-      if (value.empty() || ec != std::errc() || ptr != end || n < 1 || n > max_stats_top) {
+      const auto n = parse_count(value, 1, max_stats_top);
+      if (!n) {
         return error_response(
             400, fmt::format("invalid top: expected an integer from 1 to {}", max_stats_top));
       }
-      o.top = static_cast<std::size_t>(n);
+      o.top = static_cast<std::size_t>(*n);
     }
   }
   return std::nullopt;

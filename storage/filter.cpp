@@ -6,6 +6,7 @@
 #include <array>
 
 #include "storage/json.h"
+#include "storage/ondemand.h"
 
 namespace storage {
 
@@ -13,15 +14,7 @@ namespace od = simdjson::ondemand;
 
 namespace {
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
+using detail::iequals;
 
 bool host_matches(std::string_view want, std::string_view have) {
   if (iequals(want, have)) return true;
@@ -153,22 +146,8 @@ struct record_matcher::impl {
       if (rq.find_field("path").get_string().get(s) || !path_ok(s)) return false;
     }
     if (!f.host.empty()) {
-      od::array headers;
-      if (rq.find_field("headers").get_array().get(headers)) return false;
-      for (auto h : headers) {
-        od::array pair;
-        if (h.get_array().get(pair)) return false;
-        auto it = pair.begin();
-        if (it.error()) return false;
-        std::string_view name;
-        if ((*it).get_string().get(name)) return false;
-        if (!iequals(name, "host")) continue;
-        ++it;
-        std::string_view value;
-        if ((*it).get_string().get(value)) return false;
-        return host_matches(f.host, value);
-      }
-      return false;
+      std::optional<std::string_view> host;
+      return detail::first_header(rq, "host", host) && host && host_matches(f.host, *host);
     }
     return true;
   }

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "storage/filter.h"
+#include "storage/ondemand.h"
 
 namespace storage {
 
@@ -35,8 +36,6 @@ std::int64_t floor_to(std::int64_t t, std::int64_t w) {
   return (q * w > t ? q - 1 : q) * w;
 }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
 struct sample {
   std::int64_t time_us;
   std::int64_t latency_us;  // -1: not timed
@@ -55,16 +54,16 @@ std::int64_t p99_or_min(const stats_route& r) { return r.latency ? r.latency->p9
 }  // namespace
 
 std::optional<stats_group> parse_stats_group(std::string_view s) {
-  if (s == "path") return stats_group::path;
-  if (s == "host") return stats_group::host;
-  if (s == "method") return stats_group::method;
+  for (const auto g : {stats_group::path, stats_group::host, stats_group::method}) {
+    if (to_string(g) == s) return g;
+  }
   return std::nullopt;
 }
 
 std::optional<stats_sort> parse_stats_sort(std::string_view s) {
-  if (s == "count") return stats_sort::count;
-  if (s == "p99") return stats_sort::p99;
-  if (s == "errors") return stats_sort::errors;
+  for (const auto so : {stats_sort::count, stats_sort::p99, stats_sort::errors}) {
+    if (to_string(so) == s) return so;
+  }
   return std::nullopt;
 }
 
@@ -185,7 +184,12 @@ struct stats_builder::impl {
         if (opts.group == stats_group::method) key = s;
         if (rq.find_field("path").get_string().get(s)) return false;
         if (opts.group == stats_group::path) key = fold_route(s);
-        if (opts.group == stats_group::host && !host_of(rq, key)) return false;
+        if (opts.group == stats_group::host) {
+          // The first Host header, lower case; "" when there is none.
+          std::optional<std::string_view> host;
+          if (!detail::first_header(rq, "host", host)) return false;
+          for (char c : host.value_or("")) key += detail::ascii_lower(c);
+        }
         std::uint64_t size = 0;
         if (!rq.find_field("body_size").get_uint64().get(size)) bytes += size;
       }
@@ -225,30 +229,6 @@ struct stats_builder::impl {
     min_t = std::min(min_t, smp.time_us);
     max_t = std::max(max_t, smp.time_us);
     samples.push_back(smp);
-    return true;
-  }
-
-  // The first Host header, lower case; "" when there is none.
-  static bool host_of(od::object& rq, std::string& key) {
-    od::array headers;
-    if (rq.find_field("headers").get_array().get(headers)) return false;
-    for (auto h : headers) {
-      od::array pair;
-      if (h.get_array().get(pair)) return false;
-      auto it = pair.begin();
-      if (it.error()) return false;
-      std::string_view name;
-      if ((*it).get_string().get(name)) return false;
-      if (name.size() != 4 || lower(name[0]) != 'h' || lower(name[1]) != 'o' ||
-          lower(name[2]) != 's' || lower(name[3]) != 't') {
-        continue;
-      }
-      ++it;
-      std::string_view value;
-      if ((*it).get_string().get(value)) return false;
-      for (char c : value) key += lower(c);
-      return true;
-    }
     return true;
   }
 

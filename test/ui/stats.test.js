@@ -10,7 +10,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const common = require('./common.js');
 
 const BASE = process.env.HEP_URL;
 const TOKEN = process.env.HEP_TOKEN;
@@ -33,14 +33,7 @@ const problems = [];
 const rows = '#rows tbody tr';
 const bars = '#chart .chart-bar';
 
-async function ingest(envelopes) {
-  const res = await fetch(`${BASE}/http-events`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-ndjson' },
-    body: envelopes.map((e) => JSON.stringify(e)).join('\n') + '\n',
-  });
-  assert.equal(res.status, 202, await res.text());
-}
+const ingest = (envelopes) => common.ingest(BASE, envelopes);
 
 function pair(id, at, urlPath, status, latencyMs) {
   return [
@@ -60,17 +53,9 @@ before(async () => {
     envelopes.push(...pair(`stats-${i}`, T0 + minute * 60000 + i * 1000, p, status, ms));
   });
   await ingest(envelopes);
-  browser = await chromium.launch({
-    executablePath: process.env.HEP_CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
-  });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light', locale: 'en-GB' });
-  page = await context.newPage();
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
+  const { context, watch, browser: b } = await common.openBrowser(problems);
+  browser = b;
+  page = watch(await context.newPage());
 });
 
 after(async () => {
