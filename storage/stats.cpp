@@ -127,8 +127,9 @@ std::string format_bucket(std::int64_t width_us) {
 }
 
 std::int64_t default_bucket(std::int64_t range_us) {
+  // A range of n widths that does not start on a bucket boundary touches n + 2 buckets.
   for (const auto w : nice_widths) {
-    if (range_us / w < static_cast<std::int64_t>(default_max_buckets)) return w;
+    if (range_us / w + 2 <= static_cast<std::int64_t>(default_max_buckets)) return w;
   }
   return nice_widths.back();
 }

@@ -149,19 +149,26 @@ TEST_CASE("parse_bucket, format_bucket and the default bucket", "[storage][stats
   using storage::default_bucket;
   CHECK(default_bucket(0) == s_us);
   CHECK(default_bucket(30 * s_us) == s_us);
-  CHECK(default_bucket(119 * s_us) == s_us);
-  CHECK(default_bucket(120 * s_us) == 2 * s_us);
+  CHECK(default_bucket(118 * s_us + 999999) == s_us);  // at worst 120 buckets when unaligned
+  CHECK(default_bucket(119 * s_us) == 2 * s_us);
   CHECK(default_bucket(3600 * s_us) == 60 * s_us);    // 60 buckets
   CHECK(default_bucket(86400 * s_us) == 900 * s_us);  // 96 buckets
   CHECK(default_bucket(7 * 86400 * s_us) == 7200 * s_us);  // 84 buckets
-  // Any range over 2 minutes gets 30 to 120 buckets.
+  // Any range over 2 minutes gets 30 to 120 buckets, wherever it starts.
   for (std::int64_t range = 121 * s_us; range < 60LL * 86400 * s_us; range = range * 13 / 10) {
     const auto w = default_bucket(range);
-    const auto n = range / w + 1;
     INFO(range << " -> " << w);
-    CHECK(n >= 30);
-    CHECK(n <= 120);
+    CHECK(range / w + 1 >= 30);
+    CHECK(range / w + 2 <= 120);
   }
+  // The worst case: 118 min 59 s starting 30 s into a minute touches 120 one-minute buckets.
+  storage::stats_options o;
+  o.since_us = t0 + 30 * s_us;
+  o.until_us = o.since_us.value() + 118 * 60 * s_us + 59 * s_us;
+  storage::stats_builder b(o);
+  const auto r = b.finish();
+  CHECK(r.bucket_us == 60 * s_us);
+  CHECK(r.buckets.size() == 120);
 }
 
 TEST_CASE("nearest_rank against hand-computed percentiles", "[storage][stats]") {
@@ -252,16 +259,16 @@ TEST_CASE("stats buckets: boundaries, status classes and latency", "[storage][st
 TEST_CASE("stats without since or until take the data's range and a default bucket",
           "[storage][stats]") {
   storage::stats_builder b({});
-  for (int i = 0; i < 120; ++i) {
+  for (int i = 0; i < 118; ++i) {
     spec s;
-    s.time_us = t0 + 30 * s_us + i * 60 * s_us;  // one a minute for two hours
+    s.time_us = t0 + 30 * s_us + i * 60 * s_us;  // one a minute, 30 s into it
     add(b, s);
   }
   const auto r = b.finish();
   REQUIRE(r.error.empty());
   CHECK(r.bucket_us == 60 * s_us);
   CHECK(r.from_us == t0);
-  CHECK(r.buckets.size() == 120);  // a range of 119 minutes
+  CHECK(r.buckets.size() == 118);  // a range of 117 minutes, unaligned: at most 119 buckets
   for (const auto& bk : r.buckets) CHECK(bk.count == 1);
 
   storage::stats_builder none({});
