@@ -398,8 +398,11 @@ response events_stats(const storage::store& store, const request& rq,
     append_latency(b.latency, body);
     body += '}';
   }
-  fmt::format_to(it, "],\"group\":\"{}\",\"sort\":\"{}\",\"route_count\":{},\"routes\":[",
-                 storage::to_string(o.group), storage::to_string(o.sort), st.route_count);
+  fmt::format_to(it,
+                 "],\"group\":\"{}\",\"sort\":\"{}\",\"route_count\":{},\"routes_capped\":{},"
+                 "\"routes\":[",
+                 storage::to_string(o.group), storage::to_string(o.sort), st.route_count,
+                 st.routes_capped);
   for (std::size_t i = 0; i < st.routes.size(); ++i) {
     const auto& r = st.routes[i];
     if (i > 0) body += ',';

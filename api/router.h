@@ -32,8 +32,8 @@
 //   GET /events/stats?<same filters>&bucket=1m&group=path&sort=count&top=20
 //       200 {"from","to","bucket","bucket_seconds","matched","scanned","partial",
 //            "max_records","took_ms","totals":{...},"buckets":[...],"group","sort",
-//            "route_count","routes":[...]}: storage/stats.h aggregates, docs/api.md has the
-//       fields. Reads newest first, at most router_options::stats_max_records records
+//            "route_count","routes_capped","routes":[...]}: storage/stats.h aggregates,
+//       docs/api.md has the fields. Reads newest first, at most router_options::stats_max_records records
 //       (matching or not); past that "partial" is true. `cursor` starts the read below it;
 //       `limit` is checked and ignored.
 //       400 "invalid bucket: ...", "invalid group: ...", "invalid sort: ...", "invalid top:

@@ -149,10 +149,15 @@ struct stats_builder::impl {
   std::unordered_map<std::string, std::uint32_t> route_index;
   std::int64_t min_t = INT64_MAX;
   std::int64_t max_t = INT64_MIN;
+  bool routes_capped = false;
 
   explicit impl(stats_options o) : opts(std::move(o)) {}
 
   std::uint32_t route_of(std::string key) {
+    if (route_index.size() >= opts.max_routes && route_index.find(key) == route_index.end()) {
+      routes_capped = true;
+      key = other_route;
+    }
     auto [it, fresh] = route_index.try_emplace(std::move(key), 0);
     if (fresh) {
       it->second = static_cast<std::uint32_t>(routes.size());
@@ -278,6 +283,7 @@ struct stats_builder::impl {
     for (std::size_t i = 0; i < routes.size(); ++i) routes[i].latency = percentiles(route_lat[i]);
 
     out.route_count = routes.size();
+    out.routes_capped = routes_capped;
     const auto by = [this](const stats_route& a, const stats_route& b) {
       switch (opts.sort) {
         case stats_sort::p99:

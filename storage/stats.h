@@ -18,8 +18,10 @@
 // - Errors of a route: 5xx plus incomplete. error_share = errors / count.
 // - Bytes of a route: request plus response body sizes as announced (body_size).
 //
-// Memory: 24 bytes per record added plus one string per distinct route; the caller bounds the
-// number of records (store query max_scanned, --stats-max-records).
+// Memory: 24 bytes per record added, 8 more per timed record while finish() runs, and about
+// 250 bytes per distinct route. The caller bounds the records (store query max_scanned,
+// --stats-max-records: ~50 MiB at its default of 1,000,000); stats_options::max_routes bounds
+// the routes: past it, new ones are counted together under other_route.
 #pragma once
 
 #include <array>
@@ -65,11 +67,15 @@ struct stats_options {
   stats_group group = stats_group::path;
   stats_sort sort = stats_sort::count;
   std::size_t top = 20;  // routes kept after sorting, >= 1
+  std::size_t max_routes = 50'000;  // distinct routes kept apart (plus other_route), >= 1
   // The range of the buckets: the filter's since/until where given, the data's first and
   // last times otherwise.
   std::optional<std::int64_t> since_us;
   std::optional<std::int64_t> until_us;
 };
+
+// The route of every record whose own route came after max_routes others.
+constexpr std::string_view other_route = "(other routes)";
 
 // Index into the per-class counts.
 enum class status_class { s2xx, s3xx, s4xx, s5xx, other, incomplete };
@@ -111,7 +117,8 @@ struct stats_result {
   std::array<std::uint64_t, status_classes> classes{};
   std::optional<latency_percentiles> latency;
   std::vector<stats_bucket> buckets;  // oldest first, every bucket of the range, empty or not
-  std::uint64_t route_count = 0;      // distinct routes before `top`
+  std::uint64_t route_count = 0;      // distinct routes before `top` (other_route included)
+  bool routes_capped = false;         // max_routes was reached: other_route holds the rest
   std::vector<stats_route> routes;    // sorted by options.sort, at most options.top
 };
 

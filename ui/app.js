@@ -870,16 +870,15 @@
     const body = document.querySelector('#routes tbody');
     const rowsOut = data.routes.map((r) => {
       const name = r.route || (data.group === 'path' ? '(no request)' : '(none)');
-      const link = h('a', { href: '#', class: 'route', text: name, title: `Show only ${name}` });
-      if (data.group !== 'path' || r.route) {
-        link.addEventListener('click', (e) => {
+      // Records without a request have no route, host or method to filter by.
+      const link = !r.route ? h('span', { class: 'meta', text: name }) :
+        h('a', { href: '#', class: 'route', text: name, title: `Show only ${name}`, onclick: (e) => {
           e.preventDefault();
           const f = Object.assign({}, state.filters);
           f[data.group === 'path' ? 'route' : data.group] = r.route;
           fillForm(f);
           applyFilters(f, true);
-        });
-      }
+        } });
       return h('tr', {},
         h('td', { class: 'r-route' }, link),
         h('td', { class: 'r-num', text: fmtCount(r.count) }),

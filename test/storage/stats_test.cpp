@@ -402,3 +402,21 @@ TEST_CASE("store::query stops at max_scanned and says capped", "[storage][stats]
   CHECK_FALSE(r.capped);
   CHECK(r.scanned == 10);
 }
+
+TEST_CASE("stats bound the distinct routes", "[storage][stats]") {
+  storage::stats_options o;
+  o.max_routes = 3;
+  storage::stats_builder b(o);
+  for (const char* p : {"/a", "/b", "/a", "/c", "/d", "/e", "/b", "/d"}) {
+    spec s;
+    s.path = p;
+    add(b, s);
+  }
+  const auto r = b.finish();
+  CHECK(r.routes_capped);
+  // /a, /b, /c, then the other routes: /d, /e, /d.
+  CHECK(r.route_count == 4);
+  CHECK(keys(r) == std::vector<std::string>{std::string(storage::other_route), "/a", "/b", "/c"});
+  CHECK(route(r, storage::other_route)->count == 3);
+  CHECK(r.matched == 8);
+}
