@@ -264,7 +264,14 @@ test('paging: older exchanges load by cursor, after the first 100', async () => 
   const envelopes = [];
   for (let i = 0; i < 120; i++) envelopes.push(...exchange(`bulk-${Date.now()}-${i}`, 'GET', `/bulk/${i}`, 200));
   await ingest(envelopes);
-  const res = await fetch(`${BASE}/events?limit=1000`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  // 202 means handed to the pipeline; the writer thread stores them a moment later.
+  const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+  for (let tries = 0; tries < 100; tries++) {
+    const bulk = await (await fetch(`${BASE}/events?path=/bulk/&limit=1000`, auth)).json();
+    if (bulk.events.length === 120) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const res = await fetch(`${BASE}/events?limit=1000`, auth);
   const total = (await res.json()).events.length;
   assert.ok(total > 150);
   await page.reload();
