@@ -375,8 +375,8 @@ response events_stats(const storage::store& store, const request& rq,
   append_time(st.from_us, body);
   body += ",\"to\":";
   append_time(st.to_us, body);
-  fmt::format_to(it, ",\"bucket\":\"{}\",\"bucket_seconds\":{}", storage::format_bucket(st.bucket_us),
-                 st.bucket_us / 1'000'000);
+  fmt::format_to(it, ",\"bucket\":\"{}\",\"bucket_seconds\":{}",
+                 storage::format_bucket(st.bucket_us), st.bucket_us / 1'000'000);
   fmt::format_to(it,
                  ",\"matched\":{},\"scanned\":{},\"partial\":{},\"max_records\":{},"
                  "\"took_ms\":{}",

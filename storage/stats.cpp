@@ -24,11 +24,10 @@ constexpr std::int64_t max_bucket_us = 30 * day_us;
 constexpr std::size_t default_max_buckets = 120;
 
 constexpr std::array<std::int64_t, 21> nice_widths = {
-    second_us,       2 * second_us,  5 * second_us,  10 * second_us, 15 * second_us,
-    30 * second_us,  minute_us,      2 * minute_us,  5 * minute_us,  10 * minute_us,
-    15 * minute_us,  30 * minute_us, hour_us,        2 * hour_us,    3 * hour_us,
-    6 * hour_us,     12 * hour_us,   day_us,         2 * day_us,     7 * day_us,
-    30 * day_us};
+    second_us,  2 * second_us, 5 * second_us, 10 * second_us, 15 * second_us, 30 * second_us,
+    minute_us,  2 * minute_us, 5 * minute_us, 10 * minute_us, 15 * minute_us, 30 * minute_us,
+    hour_us,    2 * hour_us,   3 * hour_us,   6 * hour_us,    12 * hour_us,   day_us,
+    2 * day_us, 7 * day_us,    30 * day_us};
 
 // Floor division: bucket starts stay multiples of the width before 1970 too.
 std::int64_t floor_to(std::int64_t t, std::int64_t w) {
@@ -69,30 +68,42 @@ std::optional<stats_sort> parse_stats_sort(std::string_view s) {
 
 std::string_view to_string(stats_group g) {
   switch (g) {
-    case stats_group::path: return "path";
-    case stats_group::host: return "host";
-    case stats_group::method: return "method";
+    case stats_group::path:
+      return "path";
+    case stats_group::host:
+      return "host";
+    case stats_group::method:
+      return "method";
   }
   return "path";
 }
 
 std::string_view to_string(stats_sort s) {
   switch (s) {
-    case stats_sort::count: return "count";
-    case stats_sort::p99: return "p99";
-    case stats_sort::errors: return "errors";
+    case stats_sort::count:
+      return "count";
+    case stats_sort::p99:
+      return "p99";
+    case stats_sort::errors:
+      return "errors";
   }
   return "count";
 }
 
 std::string_view to_string(status_class c) {
   switch (c) {
-    case status_class::s2xx: return "2xx";
-    case status_class::s3xx: return "3xx";
-    case status_class::s4xx: return "4xx";
-    case status_class::s5xx: return "5xx";
-    case status_class::other: return "other";
-    case status_class::incomplete: return "incomplete";
+    case status_class::s2xx:
+      return "2xx";
+    case status_class::s3xx:
+      return "3xx";
+    case status_class::s4xx:
+      return "4xx";
+    case status_class::s5xx:
+      return "5xx";
+    case status_class::other:
+      return "other";
+    case status_class::incomplete:
+      return "incomplete";
   }
   return "other";
 }
@@ -101,18 +112,26 @@ std::optional<std::int64_t> parse_bucket(std::string_view s) {
   if (s.size() < 2) return std::nullopt;
   std::int64_t unit = 0;
   switch (s.back()) {
-    case 's': unit = second_us; break;
-    case 'm': unit = minute_us; break;
-    case 'h': unit = hour_us; break;
-    case 'd': unit = day_us; break;
-    default: return std::nullopt;
+    case 's':
+      unit = second_us;
+      break;
+    case 'm':
+      unit = minute_us;
+      break;
+    case 'h':
+      unit = hour_us;
+      break;
+    case 'd':
+      unit = day_us;
+      break;
+    default:
+      return std::nullopt;
   }
   const auto digits = s.substr(0, s.size() - 1);
   std::int64_t n = 0;
   const auto* end = digits.data() + digits.size();
   const auto [ptr, ec] = std::from_chars(digits.data(), end, n);
-  if (ec != std::errc() || ptr != end || digits[0] == '+' || n < 1 ||
-      n > max_bucket_us / unit) {
+  if (ec != std::errc() || ptr != end || digits[0] == '+' || n < 1 || n > max_bucket_us / unit) {
     return std::nullopt;
   }
   return n * unit;

@@ -66,7 +66,7 @@ struct stats_options {
   std::int64_t bucket_us = 0;  // 0: default_bucket() of the range
   stats_group group = stats_group::path;
   stats_sort sort = stats_sort::count;
-  std::size_t top = 20;  // routes kept after sorting, >= 1
+  std::size_t top = 20;             // routes kept after sorting, >= 1
   std::size_t max_routes = 50'000;  // distinct routes kept apart (plus other_route), >= 1
   // The range of the buckets: the filter's since/until where given, the data's first and
   // last times otherwise.
@@ -111,8 +111,8 @@ struct stats_route {
 struct stats_result {
   std::string error;  // not empty: no answer (a bucket that makes more than max_buckets)
   std::int64_t bucket_us = 0;
-  std::int64_t from_us = 0;  // start of the first bucket
-  std::int64_t to_us = 0;    // end of the last bucket (exclusive)
+  std::int64_t from_us = 0;   // start of the first bucket
+  std::int64_t to_us = 0;     // end of the last bucket (exclusive)
   std::uint64_t matched = 0;  // records aggregated
   std::array<std::uint64_t, status_classes> classes{};
   std::optional<latency_percentiles> latency;

@@ -95,7 +95,8 @@ TEST_CASE("fold_route folds numbers, UUIDs and long hex, and keeps words", "[sto
   CHECK(fold_route("/deadbeefdeadbeefdeadbeef") == "/deadbeefdeadbeefdeadbeef");  // no digit
   CHECK(fold_route("/a1b2c3") == "/a1b2c3");
   CHECK(fold_route("/items/42abc") == "/items/42abc");
-  CHECK(fold_route("/3f2b8c1e-9a4d-4e6b-8f00-1c2d3e4f5a6") == "/3f2b8c1e-9a4d-4e6b-8f00-1c2d3e4f5a6");
+  CHECK(fold_route("/3f2b8c1e-9a4d-4e6b-8f00-1c2d3e4f5a6") ==
+        "/3f2b8c1e-9a4d-4e6b-8f00-1c2d3e4f5a6");
   CHECK(fold_route("/3f2b8c1e_9a4d-4e6b-8f00-1c2d3e4f5a6b") ==
         "/3f2b8c1e_9a4d-4e6b-8f00-1c2d3e4f5a6b");
   // Slashes stay where they were.
@@ -151,8 +152,8 @@ TEST_CASE("parse_bucket, format_bucket and the default bucket", "[storage][stats
   CHECK(default_bucket(30 * s_us) == s_us);
   CHECK(default_bucket(118 * s_us + 999999) == s_us);  // at worst 120 buckets when unaligned
   CHECK(default_bucket(119 * s_us) == 2 * s_us);
-  CHECK(default_bucket(3600 * s_us) == 60 * s_us);    // 60 buckets
-  CHECK(default_bucket(86400 * s_us) == 900 * s_us);  // 96 buckets
+  CHECK(default_bucket(3600 * s_us) == 60 * s_us);         // 60 buckets
+  CHECK(default_bucket(86400 * s_us) == 900 * s_us);       // 96 buckets
   CHECK(default_bucket(7 * 86400 * s_us) == 7200 * s_us);  // 84 buckets
   // Any range over 2 minutes gets 30 to 120 buckets, wherever it starts.
   for (std::int64_t range = 121 * s_us; range < 60LL * 86400 * s_us; range = range * 13 / 10) {
@@ -174,11 +175,11 @@ TEST_CASE("parse_bucket, format_bucket and the default bucket", "[storage][stats
 TEST_CASE("nearest_rank against hand-computed percentiles", "[storage][stats]") {
   using storage::nearest_rank;
   const std::vector<std::int64_t> v = {15, 20, 35, 40, 50};
-  CHECK(nearest_rank(v, 5) == 15);    // rank ceil(0.25) = 1
-  CHECK(nearest_rank(v, 30) == 20);   // rank ceil(1.5) = 2
-  CHECK(nearest_rank(v, 40) == 20);   // rank 2 exactly
-  CHECK(nearest_rank(v, 50) == 35);   // rank ceil(2.5) = 3
-  CHECK(nearest_rank(v, 90) == 50);   // rank ceil(4.5) = 5
+  CHECK(nearest_rank(v, 5) == 15);   // rank ceil(0.25) = 1
+  CHECK(nearest_rank(v, 30) == 20);  // rank ceil(1.5) = 2
+  CHECK(nearest_rank(v, 40) == 20);  // rank 2 exactly
+  CHECK(nearest_rank(v, 50) == 35);  // rank ceil(2.5) = 3
+  CHECK(nearest_rank(v, 90) == 50);  // rank ceil(4.5) = 5
   CHECK(nearest_rank(v, 100) == 50);
   std::vector<std::int64_t> hundred;
   for (int i = 1; i <= 100; ++i) hundred.push_back(i);
@@ -337,7 +338,8 @@ TEST_CASE("stats routes: group, sort and top", "[storage][stats]") {
   using so = storage::stats_sort;
 
   const auto by_count = build(g::path, so::count, 20);
-  CHECK(keys(by_count) == std::vector<std::string>{"/fast/{id}", "/client", "/slow", "", "/broken"});
+  CHECK(keys(by_count) ==
+        std::vector<std::string>{"/fast/{id}", "/client", "/slow", "", "/broken"});
   CHECK(by_count.route_count == 5);
   const auto* fast = route(by_count, "/fast/{id}");
   REQUIRE(fast);
@@ -365,8 +367,7 @@ TEST_CASE("stats routes: group, sort and top", "[storage][stats]") {
   // Hosts are lower-cased and keep their port; no Host header is "".
   CHECK(keys(build(g::host, so::count, 20)) ==
         std::vector<std::string>{"shop.local", "", "a.example", "b.example:8080"});
-  CHECK(keys(build(g::method, so::count, 20)) ==
-        std::vector<std::string>{"GET", "POST", ""});
+  CHECK(keys(build(g::method, so::count, 20)) == std::vector<std::string>{"GET", "POST", ""});
 }
 
 TEST_CASE("store::query stops at max_scanned and says capped", "[storage][stats]") {
