@@ -124,3 +124,30 @@ bench_volume() {
     # Warm the page cache (start-up reads every segment anyway; this makes the first start warm too).
     find "$data/segments" -name '*.jsonl' -exec cat {} + >/dev/null
 }
+
+# bench_volume_setup NAME: the set-up of the scripts that query a make_store volume
+# (query.sh, stats.sh): OUT (default /tmp/hep-bench/NAME-<time>), BUILD (default build-bench),
+# AGENT, MAKE_STORE and DATA (default $OUT/data) from the environment or their defaults; builds
+# both binaries unless SKIP_BUILD is set; and an EXIT trap that stops everything started and
+# removes a DATA that bench_volume generated (unless KEEP_DATA is set).
+bench_volume_setup() {
+    OUT=${OUT:-/tmp/hep-bench/$1-$(date +%Y%m%dT%H%M%S)}
+    BUILD=${BUILD:-$ROOT/build-bench}
+    case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+    AGENT=${AGENT:-$BUILD/agent/http-event-processor}
+    MAKE_STORE=${MAKE_STORE:-$BUILD/bench/make_store}
+    DATA=${DATA:-$OUT/data}
+    mkdir -p "$OUT"
+    command -v wrk >/dev/null || bench_die "wrk not found (scripts/deps.sh --with-bench)"
+    [ -n "${SKIP_BUILD:-}" ] || bench_build_tools "$BUILD" "$OUT"
+    [ -x "$AGENT" ] || bench_die "agent not found: $AGENT"
+    [ -x "$MAKE_STORE" ] || bench_die "make_store not found: $MAKE_STORE"
+    VOLUME_GENERATED=""
+    trap bench_volume_cleanup EXIT
+    trap 'bench_log interrupted; exit 1' INT TERM
+}
+
+bench_volume_cleanup() {
+    bench_cleanup
+    if [ -n "$VOLUME_GENERATED" ] && [ -z "${KEEP_DATA:-}" ]; then rm -rf "$DATA"; fi
+}

@@ -38,26 +38,7 @@ BENCH_NAME=query
 
 GIB=${GIB:-1}
 DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; STARTS=${STARTS:-3}; SCAN_REPS=${SCAN_REPS:-5}
-OUT=${OUT:-/tmp/hep-bench/query-$(date +%Y%m%dT%H%M%S)}
-BUILD=${BUILD:-$ROOT/build-bench}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-AGENT=${AGENT:-$BUILD/agent/http-event-processor}
-MAKE_STORE=${MAKE_STORE:-$BUILD/bench/make_store}
-DATA=${DATA:-$OUT/data}
-mkdir -p "$OUT"
-command -v wrk >/dev/null || bench_die "wrk not found (scripts/deps.sh --with-bench)"
-
-[ -n "${SKIP_BUILD:-}" ] || bench_build_tools "$BUILD" "$OUT"
-[ -x "$AGENT" ] || bench_die "agent not found: $AGENT"
-[ -x "$MAKE_STORE" ] || bench_die "make_store not found: $MAKE_STORE"
-
-VOLUME_GENERATED=""
-cleanup() {
-    bench_cleanup
-    if [ -n "$VOLUME_GENERATED" ] && [ -z "${KEEP_DATA:-}" ]; then rm -rf "$DATA"; fi
-}
-trap cleanup EXIT
-trap 'bench_log interrupted; exit 1' INT TERM
+bench_volume_setup query
 
 # ---- the volume -----------------------------------------------------------------------------
 IDS=$DATA/ids.txt
