@@ -60,6 +60,7 @@
       last: 0,           // when the last refresh started (ms)
       timer: null,       // a refresh waiting for STATS_EVERY to pass
       shown: true,
+      data: null,        // the last answer, redrawn when the window is resized
     },
   };
 
@@ -807,7 +808,10 @@
   }
 
   function drawChart(data) {
-    const W = 800, H = 180, L = 44, R = 52, T = 10, B = 22;
+    // As wide as its box, so that the labels keep their size on a narrow screen.
+    const W = Math.max(300, Math.round($('chart').clientWidth) || 800);
+    const H = 180, L = 44, R = 52, T = 10, B = 22;
+    state.stats.data = data;
     const buckets = data.buckets;
     const n = Math.max(buckets.length, 1);
     const step = (W - L - R) / n;
@@ -1045,6 +1049,11 @@
       loadStats();
     });
   }
+  let resizing = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => { if (state.stats.data) drawChart(state.stats.data); }, 150);
+  });
   $('bucket').addEventListener('change', () => {
     state.stats.bucket = $('bucket').value;
     applyFilters(state.filters, true);
