@@ -106,8 +106,7 @@ TEST_CASE("sizes and durations take units, and retention fits the segment size",
   CHECK(std::get<agent::config>(parse_args({"--retention-bytes", "0"})).retention_bytes == 0);
 }
 
-TEST_CASE("--stats-max-records bounds GET /events/stats, from a flag or STATS_MAX_RECORDS",
-          "[agent]") {
+TEST_CASE("the stats cap: --stats-max-records, STATS_MAX_RECORDS and its range", "[agent]") {
   unsetenv("STATS_MAX_RECORDS");
   CHECK(std::get<agent::config>(parse_args({})).stats_max_records == 1000000);
   CHECK(std::get<agent::config>(parse_args({"--stats-max-records", "5000"})).stats_max_records ==
