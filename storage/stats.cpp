@@ -270,9 +270,15 @@ struct stats_builder::impl {
     out.from_us = floor_to(lo, w);
     out.to_us = floor_to(hi, w) + w;
     const auto n = static_cast<std::uint64_t>((out.to_us - out.from_us) / w);
-    if (n > max_buckets) {
+    if (n > max_buckets && opts.bucket_us != 0) {
       out.error = "invalid bucket: " + format_bucket(w) + " makes " + std::to_string(n) +
                   " buckets over this range (at most " + std::to_string(max_buckets) + ")";
+      return out;
+    }
+    if (n > max_buckets) {
+      // Even the widest default bucket is too fine: only a since/until that far apart does it.
+      out.error = "invalid since: the range from since to until (or the data) is longer than " +
+                  std::to_string(max_buckets) + " buckets of " + format_bucket(w);
       return out;
     }
     out.buckets.resize(static_cast<std::size_t>(n));

@@ -591,6 +591,10 @@ TEST_CASE("GET /events/stats rejects bad bucket, group, sort, top and filters",
       get("/events/stats?bucket=1s&since=2026-11-28T00:00:00Z&until=2026-11-29T00:00:00Z"));
   CHECK(many.status == 400);
   CHECK(error_of(many).starts_with("invalid bucket: 1s makes 86401 buckets"));
+  const auto long_ago =
+      w.rt.handle(get("/events/stats?since=1800-01-01T00:00:00Z&until=2026-01-01T00:00:00Z"));
+  CHECK(long_ago.status == 400);
+  CHECK(error_of(long_ago).starts_with("invalid since"));
   for (const char* bad : {"group=url", "group=", "sort=p50", "sort=", "top=0", "top=1001",
                           "top=x", "status=6xx", "since=now", "route=items", "limit=0"}) {
     INFO(bad);

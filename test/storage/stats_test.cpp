@@ -288,6 +288,14 @@ TEST_CASE("stats refuse a bucket that makes too many buckets", "[storage][stats]
   storage::stats_builder b(o);
   const auto r = b.finish();
   CHECK(r.error.starts_with("invalid bucket: 1s makes 86401 buckets"));
+
+  storage::stats_options centuries;  // no bucket: the widest default is still too fine
+  centuries.since_us = -200LL * 365 * 86400 * s_us;
+  centuries.until_us = t0;
+  storage::stats_builder c(centuries);
+  CHECK(c.finish().error ==
+        "invalid since: the range from since to until (or the data) is longer than 2000 buckets "
+        "of 30d");
 }
 
 TEST_CASE("stats routes: group, sort and top", "[storage][stats]") {
