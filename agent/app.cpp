@@ -117,6 +117,7 @@ app::app(const config& cfg)
   api::router_options ro;
   ro.api_token = cfg.api_token;
   ro.ingest_token = cfg.ingest_token;
+  ro.stats_max_records = cfg.stats_max_records;
   ro.ingest = [this](std::vector<correlate::event>& evs) { return ingest(evs); };
   ro.ready = [this] { return not_ready(); };
   ro.histograms = [this] { return histograms(); };

@@ -200,6 +200,12 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
       ->transform(size)
       ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 30))
       ->capture_default_str();
+  app.add_option("--stats-max-records", cfg.stats_max_records,
+                 "Records one GET /events/stats reads at most, newest first (past it the "
+                 "answer says \"partial\": true)")
+      ->envname("STATS_MAX_RECORDS")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}))
+      ->capture_default_str();
   app.add_option("--http-request-timeout", cfg.http_request_timeout,
                  "Seconds a client has to send a whole request (408 past it)")
       ->envname("HTTP_REQUEST_TIMEOUT")

@@ -68,6 +68,7 @@ struct config {
   std::uint64_t max_http_connections = 1024;
   double http_first_byte_timeout = 5;  // seconds a new connection may stay silent
   double http_idle_timeout = 60;       // seconds between keep-alive requests (and write stalls)
+  std::uint64_t stats_max_records = 1'000'000;  // records one GET /events/stats reads at most
   // A second, probe-only HTTP listener (/healthz, /readyz, /status, /metrics) with a table of
   // its own: floods of the API port cannot starve Kubernetes' probes. Off when port is 0 and
   // host empty.

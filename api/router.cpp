@@ -7,12 +7,15 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <exception>
 
 #include "api/event_stream.h"
 #include "api/har.h"
 #include "api/ui.h"
 #include "storage/filter.h"
+#include "storage/json.h"
+#include "storage/stats.h"
 
 namespace api {
 
@@ -29,12 +32,14 @@ constexpr std::size_t default_limit = 100;
 constexpr std::size_t max_limit = 1000;
 constexpr std::uint64_t max_har_limit = 1000000;
 constexpr std::size_t ndjson_lines_per_chunk = 64;
+constexpr std::size_t max_stats_top = 1000;
 
 enum class route {
   none,
   events,
   events_har,
   events_stream,
+  events_stats,
   event,
   status,
   healthz,
@@ -48,6 +53,7 @@ route match(std::string_view path) {
   if (path == events_path) return route::events;
   if (path == "/events.har") return route::events_har;
   if (path == "/events/stream") return route::events_stream;
+  if (path == "/events/stats") return route::events_stats;
   if (path == "/status") return route::status;
   if (path == "/healthz") return route::healthz;
   if (path == "/readyz") return route::readyz;
@@ -76,6 +82,16 @@ response json_ok(std::string body) {
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
+// A decimal integer from lo to hi, all of `value` (no sign, no spaces).
+std::optional<std::uint64_t> parse_count(std::string_view value, std::uint64_t lo,
+                                         std::uint64_t hi) {
+  std::uint64_t n = 0;
+  const auto* end = value.data() + value.size();
+  const auto [ptr, ec] = std::from_chars(value.data(), end, n);
+  if (value.empty() || ec != std::errc() || ptr != end || n < lo || n > hi) return std::nullopt;
+  return n;
+}
+
 // What GET /events and GET /events.har were asked.
 struct events_params {
   std::uint64_t limit = 0;  // 0: not given
@@ -87,7 +103,7 @@ struct events_params {
 // returns the 400 to send.
 std::optional<response> parse_events_params(std::string_view query, std::uint64_t limit_max,
                                             events_params& p) {
-  std::array<bool, 10> seen{};
+  std::array<bool, 11> seen{};
   auto first = [&](std::size_t k) {
     if (seen[k]) return false;
     seen[k] = true;
@@ -95,14 +111,12 @@ std::optional<response> parse_events_params(std::string_view query, std::uint64_
   };
   for (const auto& [name, value] : parse_query(query)) {
     if (name == "limit" && first(0)) {
-      std::uint64_t n = 0;
-      const auto* end = value.data() + value.size();
-      const auto [ptr, ec] = std::from_chars(value.data(), end, n);
-      if (value.empty() || ec != std::errc() || ptr != end || n < 1 || n > limit_max) {
+      const auto n = parse_count(value, 1, limit_max);
+      if (!n) {
         return error_response(
             400, fmt::format("invalid limit: expected an integer from 1 to {}", limit_max));
       }
-      p.limit = n;
+      p.limit = *n;
     } else if (name == "cursor" && first(1)) {
       p.before = decode_cursor(value);
       if (!p.before) return error_response(400, "invalid cursor");
@@ -147,6 +161,11 @@ std::optional<response> parse_events_params(std::string_view query, std::uint64_
     } else if (name == "id" && first(8)) {
       if (value.empty()) return error_response(400, "invalid id: empty");
       p.filter.id = value;
+    } else if (name == "route" && first(10)) {
+      if (value.empty() || value[0] != '/') {
+        return error_response(400, "invalid route: expected a folded path (/items/{id})");
+      }
+      p.filter.route = value;
     } else if (name == "complete" && first(9)) {
       if (value == "true" || value == "1") p.filter.complete = true;
       else if (value == "false" || value == "0") p.filter.complete = false;
@@ -255,6 +274,147 @@ response live_events(const request& rq) {
   r.headers.emplace_back("X-Accel-Buffering", "no");
   r.live = std::make_unique<event_stream>(std::move(p.filter));
   return r;
+}
+
+// The stats options of a GET /events/stats query (its filters are parse_events_params()'s).
+// On a bad value, returns the 400 to send.
+std::optional<response> parse_stats_params(std::string_view query, storage::stats_options& o) {
+  std::array<bool, 4> seen{};
+  auto first = [&](std::size_t k) {
+    if (seen[k]) return false;
+    seen[k] = true;
+    return true;
+  };
+  for (const auto& [name, value] : parse_query(query)) {
+    if (name == "bucket" && first(0)) {
+      const auto w = storage::parse_bucket(value);
+      if (!w) {
+        return error_response(400,
+                              "invalid bucket: expected a whole number and a unit s, m, h or d "
+                              "(10s, 5m, 1h), from 1s to 30d");
+      }
+      o.bucket_us = *w;
+    } else if (name == "group" && first(1)) {
+      const auto g = storage::parse_stats_group(value);
+      if (!g) return error_response(400, "invalid group: expected path, host or method");
+      o.group = *g;
+    } else if (name == "sort" && first(2)) {
+      const auto so = storage::parse_stats_sort(value);
+      if (!so) return error_response(400, "invalid sort: expected count, p99 or errors");
+      o.sort = *so;
+    } else if (name == "top" && first(3)) {
+      const auto n = parse_count(value, 1, max_stats_top);
+      if (!n) {
+        return error_response(
+            400, fmt::format("invalid top: expected an integer from 1 to {}", max_stats_top));
+      }
+      o.top = static_cast<std::size_t>(*n);
+    }
+  }
+  return std::nullopt;
+}
+
+// ,"p50_us":N,"p90_us":N,"p99_us":N (null when nothing was timed)
+void append_latency(const std::optional<storage::latency_percentiles>& l, std::string& out) {
+  if (l) {
+    fmt::format_to(std::back_inserter(out), ",\"p50_us\":{},\"p90_us\":{},\"p99_us\":{}",
+                   l->p50_us, l->p90_us, l->p99_us);
+  } else {
+    out += ",\"p50_us\":null,\"p90_us\":null,\"p99_us\":null";
+  }
+}
+
+// "count":N,"2xx":N,...,"incomplete":N
+void append_classes(std::uint64_t count,
+                    const std::array<std::uint64_t, storage::status_classes>& classes,
+                    std::string& out) {
+  fmt::format_to(std::back_inserter(out), "\"count\":{}", count);
+  for (std::size_t i = 0; i < classes.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), ",\"{}\":{}",
+                   storage::to_string(static_cast<storage::status_class>(i)), classes[i]);
+  }
+}
+
+void append_time(std::int64_t us, std::string& out) {
+  out += '"';
+  storage::append_rfc3339(us, out);
+  out += '"';
+}
+
+response events_stats(const storage::store& store, const request& rq,
+                      std::uint64_t max_records) {
+  const auto started = std::chrono::steady_clock::now();
+  events_params p;
+  if (auto err = parse_events_params(rq.query, max_limit, p)) return std::move(*err);
+  storage::stats_options o;
+  if (auto err = parse_stats_params(rq.query, o)) return std::move(*err);
+  o.since_us = p.filter.since_us;
+  o.until_us = p.filter.until_us;
+
+  storage::stats_builder builder(o);
+  std::optional<storage::record_matcher> matcher;
+  if (!p.filter.empty()) matcher.emplace(p.filter);
+  // Every record goes to the builder and none to the page: the store reads on, without
+  // copying a line, until the data or max_scanned ends.
+  storage::query q;
+  q.limit = 1;
+  q.before = p.before;
+  q.max_scanned = max_records;
+  q.match = [&](std::string_view line, std::size_t cap) {
+    if (!matcher || (*matcher)(line, cap)) builder.add(line, cap);
+    return false;
+  };
+  const auto read = store.query(q);
+  const auto st = builder.finish();
+  if (!st.error.empty()) return error_response(400, st.error);
+
+  std::string body;
+  auto it = std::back_inserter(body);
+  body.reserve(1024 + st.buckets.size() * 160 + st.routes.size() * 160);
+  body += "{\"from\":";
+  append_time(st.from_us, body);
+  body += ",\"to\":";
+  append_time(st.to_us, body);
+  fmt::format_to(it, ",\"bucket\":\"{}\",\"bucket_seconds\":{}",
+                 storage::format_bucket(st.bucket_us), st.bucket_us / 1'000'000);
+  fmt::format_to(it,
+                 ",\"matched\":{},\"scanned\":{},\"partial\":{},\"max_records\":{},"
+                 "\"took_ms\":{}",
+                 st.matched, read.scanned, read.capped, max_records,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
+  body += ",\"totals\":{";
+  append_classes(st.matched, st.classes, body);
+  append_latency(st.latency, body);
+  body += "},\"buckets\":[";
+  for (std::size_t i = 0; i < st.buckets.size(); ++i) {
+    const auto& b = st.buckets[i];
+    if (i > 0) body += ',';
+    body += "{\"start\":";
+    append_time(b.start_us, body);
+    body += ',';
+    append_classes(b.count, b.classes, body);
+    append_latency(b.latency, body);
+    body += '}';
+  }
+  fmt::format_to(it,
+                 "],\"group\":\"{}\",\"sort\":\"{}\",\"route_count\":{},\"routes_capped\":{},"
+                 "\"routes\":[",
+                 storage::to_string(o.group), storage::to_string(o.sort), st.route_count,
+                 st.routes_capped);
+  for (std::size_t i = 0; i < st.routes.size(); ++i) {
+    const auto& r = st.routes[i];
+    if (i > 0) body += ',';
+    body += "{\"route\":";
+    append_json_string(r.key, body);
+    fmt::format_to(it, ",\"count\":{},\"errors\":{},\"error_share\":{},\"bytes\":{}", r.count,
+                   r.errors, std::round(r.error_share() * 10000.0) / 10000.0, r.bytes);
+    append_latency(r.latency, body);
+    body += '}';
+  }
+  body += "]}";
+  return json_ok(std::move(body));
 }
 
 response one_event(const storage::store& store, std::string_view path) {
@@ -415,7 +575,8 @@ router::counters router::stats() const {
 bool router::blocking(const request& r) {
   if (r.method != "GET") return false;
   const auto rt = match(r.path);
-  return rt == route::events || rt == route::event || rt == route::events_har;
+  return rt == route::events || rt == route::event || rt == route::events_har ||
+         rt == route::events_stats;
 }
 
 response router::ingest(const request& r) const {
@@ -531,9 +692,11 @@ response router::handle(const request& r) const {
     case route::events:
     case route::event:
     case route::events_har:
+    case route::events_stats:
       // Runs on the thread pool: nothing may escape into the libuv callback (STYLE.md §5).
       try {
         if (rt == route::events) return events_page(store_, r);
+        if (rt == route::events_stats) return events_stats(store_, r, opts_.stats_max_records);
         if (rt == route::events_har) return events_har(store_, r, version_);
         return one_event(store_, r.path);
       } catch (const std::exception&) {

@@ -14,7 +14,8 @@
 //       Filters (all must hold): since, until (RFC 3339, inclusive, on the request's time),
 //       method (case-insensitive), status ("404" or a class "4xx"), path (prefix, or a glob
 //       when it holds '*'), host (Host header, case-insensitive, port optional), id,
-//       complete (true/false/1/0). With filters the store reads older records until `limit`
+//       complete (true/false/1/0), route (storage::fold_route() of the path equals it:
+//       "/items/{id}"). With filters the store reads older records until `limit`
 //       of them match; `next` is null only when nothing older is left.
 //       With "Accept: application/x-ndjson": the same records, one per line, chunked; the
 //       next cursor goes in an "X-Next-Cursor" header (absent at the end).
@@ -28,6 +29,15 @@
 //       storage from then on that passes the filters, as Server-Sent Events (api/event_stream.h
 //       has the format). `limit` and `cursor` are checked and ignored. The response carries
 //       `live`; the agent writes its head and feeds it (router::handle() only builds it).
+//   GET /events/stats?<same filters>&bucket=1m&group=path&sort=count&top=20
+//       200 {"from","to","bucket","bucket_seconds","matched","scanned","partial",
+//            "max_records","took_ms","totals":{...},"buckets":[...],"group","sort",
+//            "route_count","routes_capped","routes":[...]}: storage/stats.h aggregates,
+//       docs/api.md has the fields. Reads newest first, at most router_options::stats_max_records records
+//       (matching or not); past that "partial" is true. `cursor` starts the read below it;
+//       `limit` is checked and ignored.
+//       400 "invalid bucket: ...", "invalid group: ...", "invalid sort: ...", "invalid top:
+//           ...", or a bucket that makes more than storage::max_buckets buckets.
 //   GET /events/{id}  (the segment is percent-decoded, '+' stays '+'; "/events/stream" is the
 //       route above: an exchange with that id is GET /events/%73tream)
 //       200 <the newest stored record with that id> | 404 {"error":"exchange not found"}
@@ -91,6 +101,9 @@ struct router_options {
   ready_fn ready;            // absent: only the store is checked
   histograms_fn histograms;  // extra series for /metrics
   clock_fn now_us;           // absent: the system clock
+  // GET /events/stats reads at most this many records (newest first), then answers with
+  // "partial": true.
+  std::uint64_t stats_max_records = 1'000'000;
 };
 
 class router {
@@ -102,7 +115,7 @@ class router {
   ~router();
 
   // True when handling `r` reads the disk and so must run off the loop thread: GET /events,
-  // GET /events.har and GET /events/{id}. Their 405s and 401s and every other route are cheap
+  // GET /events.har, GET /events/stats and GET /events/{id}. Their 405s and 401s and every other route are cheap
   // and answer false. POST /http-events answers false: it runs on the loop thread, where its
   // sink feeds the correlator.
   static bool blocking(const request& r);

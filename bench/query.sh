@@ -38,53 +38,12 @@ BENCH_NAME=query
 
 GIB=${GIB:-1}
 DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; STARTS=${STARTS:-3}; SCAN_REPS=${SCAN_REPS:-5}
-OUT=${OUT:-/tmp/hep-bench/query-$(date +%Y%m%dT%H%M%S)}
-BUILD=${BUILD:-$ROOT/build-bench}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-AGENT=${AGENT:-$BUILD/agent/http-event-processor}
-MAKE_STORE=${MAKE_STORE:-$BUILD/bench/make_store}
-DATA=${DATA:-$OUT/data}
-mkdir -p "$OUT"
-command -v wrk >/dev/null || bench_die "wrk not found (scripts/deps.sh --with-bench)"
-
-if [ -z "${SKIP_BUILD:-}" ]; then
-    bench_log "building http-event-processor make_store in $BUILD"
-    if [ ! -f "$BUILD/build.ninja" ]; then
-        cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEP_TESTS=OFF \
-            -DHEP_BENCH=ON >"$OUT/build.log" 2>&1 || { tail -n 20 "$OUT/build.log"; bench_die "cmake failed"; }
-    fi
-    cmake --build "$BUILD" --target http-event-processor make_store >>"$OUT/build.log" 2>&1 ||
-        { tail -n 30 "$OUT/build.log"; bench_die "build failed"; }
-fi
-[ -x "$AGENT" ] || bench_die "agent not found: $AGENT"
-[ -x "$MAKE_STORE" ] || bench_die "make_store not found: $MAKE_STORE"
-
-generated=""
-cleanup() {
-    bench_cleanup
-    if [ -n "$generated" ] && [ -z "${KEEP_DATA:-}" ]; then rm -rf "$DATA"; fi
-}
-trap cleanup EXIT
-trap 'bench_log interrupted; exit 1' INT TERM
+bench_volume_setup query
 
 # ---- the volume -----------------------------------------------------------------------------
 IDS=$DATA/ids.txt
-if [ -f "$DATA/.make_store-$GIB.done" ] && [ -s "$IDS" ]; then
-    bench_log "reusing $DATA ($GIB GiB)"
-    cp "$DATA/.make_store-$GIB.done" "$OUT/make_store.txt"
-else
-    [ -e "$DATA/segments" ] && bench_die "$DATA/segments exists but was not made by make_store for GIB=$GIB"
-    generated=1
-    bench_log "writing $GIB GiB into $DATA"
-    mkdir -p "$DATA"
-    "$MAKE_STORE" --data-dir "$DATA" --gib "$GIB" --ids "$IDS" --sample 20000 \
-        >"$OUT/make_store.txt" 2>&1 || { cat "$OUT/make_store.txt"; bench_die "make_store failed"; }
-    cp "$OUT/make_store.txt" "$DATA/.make_store-$GIB.done"
-fi
-bench_log "$(cat "$OUT/make_store.txt")"
+bench_volume "$MAKE_STORE" "$DATA" "$GIB" "$OUT" "$IDS" 20000
 export IDS
-# Warm the page cache (start-up reads every segment anyway; this makes the first start warm too).
-find "$DATA/segments" -name '*.jsonl' -exec cat {} + >/dev/null
 
 printf 'what\tconns\tvalue\tp50_ms\tp90_ms\tp99_ms\tp999_ms\tmax_ms\trps\terrors\tagent_cpu_us_per_req\tload\n' >"$OUT/results.tsv"
 row() { printf '%s\n' "$(IFS=$'\t'; echo "$*")" >>"$OUT/results.tsv"; }

@@ -6,6 +6,7 @@
 #include <array>
 
 #include "storage/json.h"
+#include "storage/ondemand.h"
 
 namespace storage {
 
@@ -13,15 +14,7 @@ namespace od = simdjson::ondemand;
 
 namespace {
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
+using detail::iequals;
 
 bool host_matches(std::string_view want, std::string_view have) {
   if (iequals(want, have)) return true;
@@ -42,7 +35,49 @@ bool is_null(od::value& v) {
 
 bool filter::empty() const {
   return !since_us && !until_us && method.empty() && status == 0 && status_class == 0 &&
-         path.empty() && host.empty() && id.empty() && !complete;
+         path.empty() && host.empty() && id.empty() && route.empty() && !complete;
+}
+
+namespace {
+
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+bool is_identifier(std::string_view seg) {
+  if (seg.empty()) return false;
+  std::size_t digits = 0, hex = 0;
+  for (char c : seg) {
+    if (c >= '0' && c <= '9') ++digits;
+    if (is_hex(c)) ++hex;
+  }
+  if (digits == seg.size()) return true;
+  if (seg.size() == 36) {
+    for (std::size_t i = 0; i < seg.size(); ++i) {
+      const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+      if (dash ? seg[i] != '-' : !is_hex(seg[i])) return false;
+    }
+    return true;
+  }
+  return hex == seg.size() && seg.size() >= 16 && digits > 0;
+}
+
+}  // namespace
+
+std::string fold_route(std::string_view path) {
+  std::string out;
+  out.reserve(path.size());
+  std::size_t pos = 0;
+  while (pos <= path.size()) {
+    const auto slash = path.find('/', pos);
+    const auto end = slash == std::string_view::npos ? path.size() : slash;
+    const auto seg = path.substr(pos, end - pos);
+    out += is_identifier(seg) ? std::string_view("{id}") : seg;
+    if (slash == std::string_view::npos) break;
+    out += '/';
+    pos = slash + 1;
+  }
+  return out;
 }
 
 bool glob_match(std::string_view glob, std::string_view s) {
@@ -79,8 +114,8 @@ struct record_matcher::impl {
   explicit impl(filter flt) : f(std::move(flt)) {
     if (f.since_us) append_rfc3339(*f.since_us, since);
     if (f.until_us) append_rfc3339(*f.until_us, until);
-    needs_request =
-        !f.method.empty() || !f.path.empty() || !f.host.empty() || f.since_us || f.until_us;
+    needs_request = !f.method.empty() || !f.path.empty() || !f.route.empty() ||
+                    !f.host.empty() || f.since_us || f.until_us;
     needs_response = f.status != 0 || f.status_class != 0 || f.since_us || f.until_us;
   }
 
@@ -92,6 +127,8 @@ struct record_matcher::impl {
   }
 
   bool path_ok(std::string_view p) const {
+    if (!f.route.empty() && fold_route(p) != f.route) return false;
+    if (f.path.empty()) return true;
     if (f.path.find('*') != std::string::npos) return glob_match(f.path, p);
     return p.starts_with(f.path);
   }
@@ -105,26 +142,12 @@ struct record_matcher::impl {
     if (!f.method.empty()) {
       if (rq.find_field("method").get_string().get(s) || s != f.method) return false;
     }
-    if (!f.path.empty()) {
+    if (!f.path.empty() || !f.route.empty()) {
       if (rq.find_field("path").get_string().get(s) || !path_ok(s)) return false;
     }
     if (!f.host.empty()) {
-      od::array headers;
-      if (rq.find_field("headers").get_array().get(headers)) return false;
-      for (auto h : headers) {
-        od::array pair;
-        if (h.get_array().get(pair)) return false;
-        auto it = pair.begin();
-        if (it.error()) return false;
-        std::string_view name;
-        if ((*it).get_string().get(name)) return false;
-        if (!iequals(name, "host")) continue;
-        ++it;
-        std::string_view value;
-        if ((*it).get_string().get(value)) return false;
-        return host_matches(f.host, value);
-      }
-      return false;
+      std::optional<std::string_view> host;
+      return detail::first_header(rq, "host", host) && host && host_matches(f.host, *host);
     }
     return true;
   }
@@ -152,7 +175,7 @@ struct record_matcher::impl {
         have_request = true;
         od::object rq;
         if (rqv.get_object().get(rq) || !request_ok(rq)) return false;
-      } else if (!f.method.empty() || !f.path.empty() || !f.host.empty()) {
+      } else if (!f.method.empty() || !f.path.empty() || !f.route.empty() || !f.host.empty()) {
         return false;
       }
     }

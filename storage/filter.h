@@ -30,6 +30,8 @@ struct filter {
   std::string host;      // the request's Host header, compared case-insensitively; a
                          // filter without ":port" also matches "host:port"; empty: any
   std::string id;        // exact exchange id; empty: any
+  std::string route;     // fold_route(request.path) must equal it exactly ("/items/{id}");
+                         // empty: any
   std::optional<bool> complete;
 
   bool empty() const;
@@ -59,6 +61,14 @@ class record_matcher {
 // accepted lower-case; fractions beyond microseconds are cut) -> microseconds since the epoch.
 // Nothing for anything else, including out-of-range fields (month 13, hour 24).
 std::optional<std::int64_t> parse_rfc3339(std::string_view s);
+
+// The route of a request path, as GET /events/stats groups them: every segment that looks
+// like an identifier becomes "{id}", so "/items/42" and "/items/43" are one route. A segment
+// is an identifier when it is all decimal digits, a UUID (8-4-4-4-12 hex digits with
+// dashes, either case), or 16 or more hex digits with at least one decimal digit among them
+// (a hash, an object id, a UUID without dashes). Words ("v2", "users", "cafe", "deadbeef")
+// stay; empty segments ("//", a trailing '/') stay empty. "/items/42/" -> "/items/{id}/".
+std::string fold_route(std::string_view path);
 
 // True when `glob` ('*' = any run of bytes, everything else literal) matches all of `s`.
 bool glob_match(std::string_view glob, std::string_view s);

@@ -810,6 +810,10 @@ query_result store::query(const storage::query& q) const {
       const auto h = impl_->reader(*segs[si]);
       const bool ok = h && read_all(h->fd, buf.data(), end - start, start);
       for (std::size_t k = run.size(); k-- > 0;) {
+        if (q.max_scanned != 0 && r.scanned == q.max_scanned) {
+          r.capped = true;
+          break;
+        }
         ++r.scanned;
         // Lines that cannot be read back (the disk failed under us) are left out of the page.
         if (!ok) continue;
@@ -821,6 +825,7 @@ query_result store::query(const storage::query& q) const {
         last_line = lo + k;
         if (r.records.size() == q.limit) break;
       }
+      if (r.capped) return r;
       hi = lo;
     }
   }

@@ -93,6 +93,9 @@ struct query {
   // set, query() keeps reading older records until `limit` of them match or the data ends,
   // so a rare match may read the whole store; it is called on the querying thread only.
   std::function<bool(std::string_view line, std::size_t capacity)> match;
+  // When not 0, reading stops once this many records were read (matched or not); the result
+  // then says `capped`. GET /events/stats bounds its scan with it.
+  std::uint64_t max_scanned = 0;
 };
 
 struct query_result {
@@ -102,6 +105,9 @@ struct query_result {
   // when it is the last one.
   std::optional<std::uint64_t> next;
   std::uint64_t scanned = 0;              // records read to answer (>= records.size())
+  // The read stopped at query::max_scanned with older records left unread. `next` is then
+  // absent even though older records exist.
+  bool capped = false;
 };
 
 class store {

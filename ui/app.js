@@ -3,8 +3,10 @@
 // The web viewer of http-event-processor: plain JavaScript, no framework, nothing fetched from
 // elsewhere. It reads GET /events (pages), GET /events/stream (live tail, Server-Sent Events
 // read with fetch() so that the API token can go in a header), GET /events/{id} and
-// GET /events.har. The filters are the /events query parameters, one to one, and live in the
-// page's own query string; the open exchange lives in the fragment (#x=<id>).
+// GET /events.har, and GET /events/stats for the overview above the table (an SVG chart made
+// here, no library). The filters are the /events query parameters, one to one, and live in
+// the page's own query string (with the overview's `bucket`); the open exchange lives in the
+// fragment (#x=<id>).
 // Every piece of captured data reaches the page through textContent, never as markup.
 'use strict';
 
@@ -14,7 +16,11 @@
   const HAR_LIMIT = 10000;       // entries in a HAR download
   const HEX_LIMIT = 64 * 1024;   // bytes shown by the hex view
   const TOKEN_KEY = 'hep.api-token';
-  const FILTERS = ['method', 'status', 'host', 'path', 'since', 'until', 'complete'];
+  const FILTERS = ['method', 'status', 'host', 'path', 'route', 'since', 'until', 'complete'];
+  const STATS_EVERY = 5000;      // ms between two overview refreshes while tailing
+  const STATS_TOP = 10;          // routes in the overview
+  const CLASSES = ['2xx', '3xx', '4xx', '5xx', 'other', 'incomplete'];
+  const SVG = 'http://www.w3.org/2000/svg';
   const REASONS = {
     100: 'Continue', 101: 'Switching Protocols', 200: 'OK', 201: 'Created', 202: 'Accepted',
     204: 'No Content', 206: 'Partial Content', 301: 'Moved Permanently', 302: 'Found',
@@ -47,6 +53,15 @@
     connected: false,
     open: null,          // the record in the detail pane
     opener: null,        // what to focus when the pane closes
+    stats: {
+      sort: 'count',     // of the routes table: count, p99 or errors
+      bucket: '',        // '' lets the agent choose from the range
+      generation: 0,     // late answers are ignored
+      last: 0,           // when the last refresh started (ms)
+      timer: null,       // a refresh waiting for STATS_EVERY to pass
+      shown: true,
+      data: null,        // the last answer, redrawn when the window is resized
+    },
   };
 
   // ---- small helpers -------------------------------------------------------------------------
@@ -225,6 +240,7 @@
     form.status.value = f.status || '';
     form.host.value = f.host || '';
     form.path.value = f.path || '';
+    form.route.value = f.route || '';
     form.since.value = isoToLocal(f.since);
     form.until.value = isoToLocal(f.until);
     form.incomplete.checked = f.complete === 'false';
@@ -238,6 +254,7 @@
     if (status) f.status = status;
     if (form.host.value.trim()) f.host = form.host.value.trim();
     if (form.path.value.trim()) f.path = form.path.value.trim();
+    if (form.route.value.trim()) f.route = form.route.value.trim();
     const since = localToIso(form.since.value);
     if (since) f.since = since;
     const until = localToIso(form.until.value);
@@ -250,7 +267,7 @@
   function applyFilters(f, push) {
     state.filters = f;
     if (push) {
-      const q = query(f);
+      const q = query(f, { bucket: state.stats.bucket || null });
       history.pushState(null, '', location.pathname + (q ? '?' + q : ''));
     }
     closeDetail(false);
@@ -405,6 +422,7 @@
   function reload() {
     state.generation++;
     notice('');
+    loadStats();
     loadPage(true).then(() => startStream());
   }
 
@@ -466,6 +484,7 @@
       let r;
       try { r = JSON.parse(data); } catch (e) { return; }
       showLive([r]);
+      if (state.live) scheduleStats();
     } else if (type === 'dropped') {
       let n = '';
       try { n = JSON.parse(data).dropped; } catch (e) { /* keep the text plain */ }
@@ -709,6 +728,187 @@
     else notice(`Exchange ${id} could not be read (${await errorOf(res)}).`);
   }
 
+  // ---- the overview: GET /events/stats as a chart and a routes table ----------------------------
+
+  function svg(tag, attrs, ...children) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null) continue;
+      if (k === 'text') e.textContent = v;
+      else e.setAttribute(k, v);
+    }
+    for (const c of children) if (c) e.append(c);
+    return e;
+  }
+
+  function fmtCount(n) {
+    if (n < 1000) return String(n);
+    if (n < 1e6) return (n / 1000).toFixed(n < 10000 ? 1 : 0) + 'k';
+    return (n / 1e6).toFixed(1) + 'M';
+  }
+
+  function fmtShare(x) {
+    if (!x) return '0%';
+    return (x * 100).toFixed(x < 0.1 ? 1 : 0) + '%';
+  }
+
+  // "12:04" (or "12:04:05" for buckets under a minute), with the date when it is not today.
+  function fmtBucketTime(iso, seconds) {
+    const d = new Date(iso);
+    const t = `${pad(d.getHours())}:${pad(d.getMinutes())}` + (seconds < 60 ? `:${pad(d.getSeconds())}` : '');
+    return d.toDateString() === new Date().toDateString() ? t : `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${t}`;
+  }
+
+  // Refreshes soon: at once if the last refresh is STATS_EVERY old, else when it will be.
+  function scheduleStats() {
+    if (state.stats.timer || !state.stats.shown) return;
+    const wait = Math.max(0, state.stats.last + STATS_EVERY - Date.now());
+    state.stats.timer = setTimeout(() => { state.stats.timer = null; loadStats(); }, wait);
+  }
+
+  async function loadStats() {
+    clearTimeout(state.stats.timer);
+    state.stats.timer = null;
+    if (!state.stats.shown) return;
+    const generation = ++state.stats.generation;
+    state.stats.last = Date.now();
+    const meta = $('stats-meta');
+    let res;
+    try {
+      res = await api('/events/stats?' + query(state.filters, {
+        bucket: state.stats.bucket || null, sort: state.stats.sort, top: STATS_TOP }));
+    } catch (e) {
+      if (generation === state.stats.generation) meta.textContent = 'The overview could not be loaded.';
+      return;
+    }
+    if (generation !== state.stats.generation) return;
+    if (res.status === 400 && state.stats.bucket) {
+      // A bucket too fine for this range (the agent makes at most 2000): let it choose.
+      state.stats.bucket = '';
+      $('bucket').value = '';
+      loadStats();
+      return;
+    }
+    if (!res.ok) {
+      meta.textContent = `The overview could not be loaded (${await errorOf(res)}).`;
+      return;
+    }
+    const data = await res.json();
+    if (generation !== state.stats.generation) return;
+    const t = data.totals;
+    const facts = [`${fmtCount(t.count)} exchanges`, `${data.bucket} buckets`];
+    if (t.p50_us !== null) facts.push(`p50 ${fmtDuration(t.p50_us)}`, `p99 ${fmtDuration(t.p99_us)}`);
+    if (t['5xx'] + t.incomplete) facts.push(`${fmtShare((t['5xx'] + t.incomplete) / t.count)} errors`);
+    if (data.partial) facts.push(`partial: the newest ${fmtCount(data.scanned)} stored exchanges only`);
+    meta.textContent = facts.join(' · ');
+    meta.dataset.partial = String(data.partial);
+    meta.dataset.total = String(t.count);
+    drawChart(data);
+    drawRoutes(data);
+  }
+
+  function drawChart(data) {
+    // As wide as its box, so that the labels keep their size on a narrow screen.
+    const W = Math.max(300, Math.round($('chart').clientWidth) || 800);
+    const H = 180, L = 44, R = 52, T = 10, B = 22;
+    state.stats.data = data;
+    const buckets = data.buckets;
+    const n = Math.max(buckets.length, 1);
+    const step = (W - L - R) / n;
+    const maxCount = Math.max(1, ...buckets.map((b) => b.count));
+    const maxLat = Math.max(1, ...buckets.map((b) => b.p99_us || 0));
+    const yl = (v) => T + (H - T - B) * (1 - v / maxLat);
+    const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart-svg', role: 'group',
+                              'aria-label': `Requests per ${data.bucket} by status class, and latency` });
+    // Axes: the count on the left, the latency on the right, the first and last bucket below.
+    root.append(
+      svg('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, class: 'axis' }),
+      svg('text', { x: L - 6, y: T + 8, class: 'tick end', text: fmtCount(maxCount) }),
+      svg('text', { x: L - 6, y: H - B, class: 'tick end', text: '0' }),
+      svg('text', { x: W - R + 6, y: T + 8, class: 'tick lat', text: fmtDuration(maxLat) }));
+    if (buckets.length) {
+      root.append(
+        svg('text', { x: L, y: H - 6, class: 'tick', text: fmtBucketTime(buckets[0].start, data.bucket_seconds) }),
+        svg('text', { x: W - R, y: H - 6, class: 'tick end', text: fmtBucketTime(data.to, data.bucket_seconds) }));
+    }
+    buckets.forEach((b, i) => {
+      const x = L + i * step;
+      const g = svg('g', { class: 'chart-bar', tabindex: '0', role: 'button', 'data-start': b.start,
+                           'data-count': b.count });
+      const parts = CLASSES.filter((c) => b[c]).map((c) => `${b[c]} ${c === 'incomplete' ? 'without response' : c}`);
+      const label = `${fmtBucketTime(b.start, data.bucket_seconds)}: ${b.count} exchanges` +
+                    (parts.length ? ` (${parts.join(', ')})` : '') +
+                    (b.p50_us !== null ? `, p50 ${fmtDuration(b.p50_us)}, p99 ${fmtDuration(b.p99_us)}` : '');
+      g.setAttribute('aria-label', label);
+      g.append(svg('title', { text: label }),
+               svg('rect', { x, y: T, width: step, height: H - T - B, class: 'hit' }));
+      let top = H - B;
+      for (const c of CLASSES) {
+        if (!b[c]) continue;
+        const h = (H - T - B) * b[c] / maxCount;
+        top -= h;
+        g.append(svg('rect', { x: x + step * 0.1, y: top, width: Math.max(step * 0.8, 1), height: h, class: 'seg c-' + c }));
+      }
+      root.append(g);
+    });
+    // The latency lines, broken where a bucket has nothing timed.
+    for (const p of ['p50_us', 'p99_us']) {
+      let d = '';
+      let pen = 'M';
+      buckets.forEach((b, i) => {
+        if (b[p] === null) { pen = 'M'; return; }
+        d += `${pen}${(L + (i + 0.5) * step).toFixed(1)},${yl(b[p]).toFixed(1)} `;
+        pen = 'L';
+      });
+      if (d) root.append(svg('path', { d, class: 'lat ' + p.slice(0, 3) }));
+      // A lone point draws no line: mark each point too.
+      buckets.forEach((b, i) => {
+        if (b[p] !== null) root.append(svg('circle', { cx: L + (i + 0.5) * step, cy: yl(b[p]), r: 2.5, class: 'lat-dot ' + p.slice(0, 3) }));
+      });
+    }
+    $('chart').replaceChildren(root);
+    $('chart').dataset.bucketSeconds = data.bucket_seconds;
+  }
+
+  function drawRoutes(data) {
+    const body = document.querySelector('#routes tbody');
+    const rowsOut = data.routes.map((r) => {
+      const name = r.route || (data.group === 'path' ? '(no request)' : '(none)');
+      // Records without a request have no route, host or method to filter by.
+      const link = !r.route ? h('span', { class: 'meta', text: name }) :
+        h('a', { href: '#', class: 'route', text: name, title: `Show only ${name}`, onclick: (e) => {
+          e.preventDefault();
+          const f = Object.assign({}, state.filters);
+          f[data.group === 'path' ? 'route' : data.group] = r.route;
+          fillForm(f);
+          applyFilters(f, true);
+        } });
+      return h('tr', {},
+        h('td', { class: 'r-route' }, link),
+        h('td', { class: 'r-num', text: fmtCount(r.count) }),
+        h('td', { class: 'r-num' + (r.errors ? ' bad' : ''), text: fmtShare(r.error_share) }),
+        h('td', { class: 'r-num', text: fmtDuration(r.p50_us) }),
+        h('td', { class: 'r-num', text: fmtDuration(r.p99_us) }),
+        h('td', { class: 'r-num r-bytes', text: fmtBytes(r.bytes) }));
+    });
+    if (rowsOut.length === 0) rowsOut.push(h('tr', {}, h('td', { colspan: '6', class: 'meta', text: 'Nothing in this selection.' })));
+    body.replaceChildren(...rowsOut);
+    for (const th of document.querySelectorAll('#routes th[data-sort]')) {
+      th.setAttribute('aria-sort', th.dataset.sort === state.stats.sort ? 'descending' : 'none');
+    }
+  }
+
+  // A bar narrows the filters to its bucket: since its start, until just before the next one.
+  function zoomTo(bar) {
+    const start = new Date(bar.dataset.start);
+    const seconds = Number($('chart').dataset.bucketSeconds) || 60;
+    const f = Object.assign({}, state.filters);
+    f.since = start.toISOString();
+    f.until = new Date(start.getTime() + seconds * 1000 - 1).toISOString();
+    fillForm(f);
+    applyFilters(f, true);
+  }
+
   // ---- copy as curl, downloads ------------------------------------------------------------------
 
   function shellQuote(s) {
@@ -779,6 +979,8 @@
   });
   $('clear').addEventListener('click', () => {
     fillForm({});
+    state.stats.bucket = '';
+    $('bucket').value = '';
     state.filters = {};
     applyFilters({}, true);
   });
@@ -833,16 +1035,62 @@
       form.path.focus();
     }
   });
+  $('chart').addEventListener('click', (e) => {
+    const bar = e.target.closest('.chart-bar');
+    if (bar) zoomTo(bar);
+  });
+  $('chart').addEventListener('keydown', (e) => {
+    const bar = e.target.closest('.chart-bar');
+    if (bar && (e.key === 'Enter' || e.key === ' ')) { e.preventDefault(); zoomTo(bar); }
+  });
+  for (const th of document.querySelectorAll('#routes th[data-sort]')) {
+    th.querySelector('button').addEventListener('click', () => {
+      state.stats.sort = th.dataset.sort;
+      loadStats();
+    });
+  }
+  let resizing = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => { if (state.stats.data) drawChart(state.stats.data); }, 150);
+  });
+  $('bucket').addEventListener('change', () => {
+    state.stats.bucket = $('bucket').value;
+    applyFilters(state.filters, true);
+  });
+  $('stats-toggle').addEventListener('click', () => {
+    const shown = !state.stats.shown;
+    state.stats.shown = shown;
+    $('overview-body').hidden = !shown;
+    $('stats-toggle').setAttribute('aria-expanded', String(shown));
+    $('stats-toggle').textContent = shown ? 'Hide' : 'Show';
+    if (shown) loadStats();
+    else $('stats-meta').textContent = '';
+  });
+
+  function bucketFromUrl() {
+    const b = new URLSearchParams(location.search).get('bucket') || '';
+    state.stats.bucket = /^[0-9]+[smhd]$/.test(b) ? b : '';
+    const select = $('bucket');
+    if (state.stats.bucket && ![...select.options].some((o) => o.value === state.stats.bucket)) {
+      select.append(h('option', { text: state.stats.bucket }));
+    }
+    select.value = state.stats.bucket;
+  }
+
   window.addEventListener('popstate', () => {
+    bucketFromUrl();
     state.filters = filtersFromUrl();
     fillForm(state.filters);
     closeDetail(false);
     reload();
   });
 
+  bucketFromUrl();
   state.filters = filtersFromUrl();
   fillForm(state.filters);
   state.generation++;
+  loadStats();
   loadPage(true).then(() => {
     openFromHash();
     startStream();

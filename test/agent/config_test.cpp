@@ -105,3 +105,19 @@ TEST_CASE("sizes and durations take units, and retention fits the segment size",
   CHECK(small.segment_bytes == 10ull << 20);
   CHECK(std::get<agent::config>(parse_args({"--retention-bytes", "0"})).retention_bytes == 0);
 }
+
+TEST_CASE("the stats cap: --stats-max-records, STATS_MAX_RECORDS and its range", "[agent]") {
+  unsetenv("STATS_MAX_RECORDS");
+  CHECK(std::get<agent::config>(parse_args({})).stats_max_records == 1000000);
+  CHECK(std::get<agent::config>(parse_args({"--stats-max-records", "5000"})).stats_max_records ==
+        5000);
+  setenv("STATS_MAX_RECORDS", "250000", 1);
+  CHECK(std::get<agent::config>(parse_args({})).stats_max_records == 250000);
+  unsetenv("STATS_MAX_RECORDS");
+  for (const char* bad : {"0", "-1", "many", "100000001"}) {
+    INFO(bad);
+    auto r = parse_args({"--stats-max-records", bad});
+    REQUIRE(std::holds_alternative<agent::exit_now>(r));
+    CHECK(std::get<agent::exit_now>(r).code == 2);
+  }
+}

@@ -298,6 +298,7 @@ TEST_CASE("blocking() marks the routes that read the disk", "[api][router]") {
   CHECK(api::router::blocking(get("/events")));
   CHECK(api::router::blocking(get("/events?limit=5")));
   CHECK(api::router::blocking(get("/events/abc")));
+  CHECK(api::router::blocking(get("/events/stats?bucket=1m")));
   CHECK_FALSE(api::router::blocking(get("/status")));
   CHECK_FALSE(api::router::blocking(get("/healthz")));
   CHECK_FALSE(api::router::blocking(get("/nope")));
@@ -468,4 +469,153 @@ TEST_CASE("GET /events/stream: the filters of /events, then a live body", "[api]
   w.store.submit(make_exchange("stream", 3));
   w.store.flush();
   CHECK(w.rt.handle(get("/events/%73tream")).status == 200);
+}
+
+namespace {
+
+// An exchange at `t_us` on `path` answered `status` after `latency_us` (status 0: none).
+correlate::exchange stats_exchange(int i, std::int64_t t_us, const std::string& path, int status,
+                                   std::int64_t latency_us) {
+  auto x = make_exchange(id_of(i), 0);
+  x.request->time_us = t_us;
+  x.request->path = path;
+  if (status == 0) {
+    x.response.reset();
+    x.complete = false;
+  } else {
+    x.response->time_us = t_us + latency_us;
+    x.response->status = status;
+  }
+  return x;
+}
+
+simdjson::dom::element parse_json(simdjson::dom::parser& parser, const api::response& r) {
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  REQUIRE(r.content_type == "application/json");
+  simdjson::dom::element doc;
+  REQUIRE(parser.parse(r.body).get(doc) == simdjson::SUCCESS);
+  return doc;
+}
+
+constexpr std::int64_t minute0 = 1795830240000000;  // 2026-11-28T01:44:00Z
+
+}  // namespace
+
+TEST_CASE("GET /events/stats: buckets, totals and routes over the /events filters",
+          "[api][router][stats]") {
+  world w;
+  // Minute 0: /items/1 200 10 ms, /items/2 503 30 ms, /items/3 no response.
+  // Minute 2: /slow 200 900 ms. Minute 1 is empty.
+  REQUIRE(w.store.submit(stats_exchange(1, minute0 + 1000000, "/items/1", 200, 10000)));
+  REQUIRE(w.store.submit(stats_exchange(2, minute0 + 2000000, "/items/2", 503, 30000)));
+  REQUIRE(w.store.submit(stats_exchange(3, minute0 + 3000000, "/items/3", 0, 0)));
+  REQUIRE(w.store.submit(stats_exchange(4, minute0 + 125000000, "/slow", 200, 900000)));
+  w.store.flush();
+
+  simdjson::dom::parser parser;
+  auto doc = parse_json(parser, w.rt.handle(get("/events/stats?bucket=1m&since=2026-11-28T01:44:00Z"
+                                                "&until=2026-11-28T01:46:59Z&sort=p99")));
+  CHECK(std::string_view(doc["from"]) == "2026-11-28T01:44:00.000000Z");
+  CHECK(std::string_view(doc["to"]) == "2026-11-28T01:47:00.000000Z");
+  CHECK(std::string_view(doc["bucket"]) == "1m");
+  CHECK(std::int64_t(doc["bucket_seconds"]) == 60);
+  CHECK(std::int64_t(doc["matched"]) == 4);
+  CHECK(std::int64_t(doc["scanned"]) == 4);
+  CHECK(bool(doc["partial"]) == false);
+  CHECK(std::int64_t(doc["totals"]["count"]) == 4);
+  CHECK(std::int64_t(doc["totals"]["incomplete"]) == 1);
+  CHECK(std::int64_t(doc["totals"]["5xx"]) == 1);
+  CHECK(std::int64_t(doc["totals"]["p50_us"]) == 30000);
+  simdjson::dom::array buckets = doc["buckets"];
+  REQUIRE(buckets.size() == 3);
+  CHECK(std::int64_t(buckets.at(0)["count"]) == 3);
+  CHECK(std::int64_t(buckets.at(0)["2xx"]) == 1);
+  CHECK(std::int64_t(buckets.at(0)["p99_us"]) == 30000);
+  CHECK(std::int64_t(buckets.at(1)["count"]) == 0);
+  CHECK(buckets.at(1)["p50_us"].is_null());
+  CHECK(std::string_view(buckets.at(2)["start"]) == "2026-11-28T01:46:00.000000Z");
+  CHECK(std::string_view(doc["group"]) == "path");
+  CHECK(std::string_view(doc["sort"]) == "p99");
+  CHECK(std::int64_t(doc["route_count"]) == 2);
+  simdjson::dom::array routes = doc["routes"];
+  REQUIRE(routes.size() == 2);
+  CHECK(std::string_view(routes.at(0)["route"]) == "/slow");
+  CHECK(std::string_view(routes.at(1)["route"]) == "/items/{id}");
+  CHECK(std::int64_t(routes.at(1)["count"]) == 3);
+  CHECK(std::int64_t(routes.at(1)["errors"]) == 2);
+  CHECK(double(routes.at(1)["error_share"]) == Approx(0.6667));
+
+  // The filters of /events narrow it; route= matches the folded path.
+  auto items = parse_json(parser, w.rt.handle(get("/events/stats?route=/items/%7Bid%7D")));
+  CHECK(std::int64_t(items["matched"]) == 3);
+  auto five = parse_json(parser, w.rt.handle(get("/events/stats?status=5xx&group=method")));
+  CHECK(std::int64_t(five["matched"]) == 1);
+  CHECK(std::string_view(five["routes"].at(0)["route"]) == "GET");
+  // /events takes route= too.
+  CHECK(parse_page(w.rt.handle(get("/events?route=%2Fitems%2F%7Bid%7D"))).ids.size() == 3);
+  // Without since/until the range is the data's: 01:44:01 to 01:46:05 (124 s), so 2 s buckets.
+  auto dflt = parse_json(parser, w.rt.handle(get("/events/stats")));
+  CHECK(std::string_view(dflt["bucket"]) == "2s");
+  CHECK(simdjson::dom::array(dflt["buckets"]).size() == 63);
+}
+
+TEST_CASE("GET /events/stats stops at stats_max_records and says partial",
+          "[api][router][stats]") {
+  api::router_options o;
+  o.stats_max_records = 3;
+  world w(std::move(o));
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(w.store.submit(stats_exchange(i, minute0 + i * 1000000, "/a", 200, 1000)));
+  }
+  w.store.flush();
+  simdjson::dom::parser parser;
+  auto doc = parse_json(parser, w.rt.handle(get("/events/stats?top=1")));
+  CHECK(bool(doc["partial"]) == true);
+  CHECK(std::int64_t(doc["scanned"]) == 3);
+  CHECK(std::int64_t(doc["matched"]) == 3);
+  CHECK(std::int64_t(doc["max_records"]) == 3);
+  CHECK(simdjson::dom::array(doc["routes"]).size() == 1);
+}
+
+TEST_CASE("GET /events/stats rejects bad bucket, group, sort, top and filters",
+          "[api][router][stats]") {
+  world w;
+  for (const char* bad : {"bucket=0s", "bucket=1w", "bucket=1.5m", "bucket=", "bucket=60"}) {
+    INFO(bad);
+    const auto r = w.rt.handle(get(std::string("/events/stats?") + bad));
+    CHECK(r.status == 400);
+    CHECK(error_of(r).starts_with("invalid bucket"));
+  }
+  const auto many = w.rt.handle(
+      get("/events/stats?bucket=1s&since=2026-11-28T00:00:00Z&until=2026-11-29T00:00:00Z"));
+  CHECK(many.status == 400);
+  CHECK(error_of(many).starts_with("invalid bucket: 1s makes 86401 buckets"));
+  const auto long_ago =
+      w.rt.handle(get("/events/stats?since=1800-01-01T00:00:00Z&until=2026-01-01T00:00:00Z"));
+  CHECK(long_ago.status == 400);
+  CHECK(error_of(long_ago).starts_with("invalid since"));
+  for (const char* bad : {"group=url", "group=", "sort=p50", "sort=", "top=0", "top=1001",
+                          "top=x", "status=6xx", "since=now", "route=items", "limit=0"}) {
+    INFO(bad);
+    const auto r = w.rt.handle(get(std::string("/events/stats?") + bad));
+    CHECK(r.status == 400);
+    const auto name = std::string(bad).substr(0, std::string(bad).find('='));
+    CHECK(error_of(r).starts_with("invalid " + name));
+  }
+  CHECK(w.rt.handle(get("/events/stats?top=1000&sort=errors&group=host&bucket=30d")).status ==
+        200);
+  CHECK(w.rt.handle(get("/events/stats", "POST")).status == 405);
+}
+
+TEST_CASE("GET /events/stats needs the API token like /events", "[api][router][stats]") {
+  api::router_options o;
+  o.api_token = "s3cret";
+  world w(std::move(o));
+  const auto denied = w.rt.handle(get("/events/stats"));
+  CHECK(denied.status == 401);
+  CHECK(error_of(denied) == "unauthorized");
+  const auto ok = w.rt.handle(parse_one(
+      "GET /events/stats HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cret\r\n\r\n"));
+  CHECK(ok.status == 200);
 }

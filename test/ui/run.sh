@@ -7,8 +7,9 @@
 #
 #   run.sh [path/to/http-event-processor] [artifact dir]
 #
-# Screenshots go to the artifact dir (default: a temp dir). docs/viewer.png, the README's
-# picture, is a copy of detail-1280.png. Needs python3, node, /usr/bin/chromium (or
+# Then stats.test.js, the overview (chart and routes), on the same agent. Screenshots go to the
+# artifact dir (default: a temp dir). docs/viewer.png, the README's picture, is a copy of
+# detail-1280.png, and docs/stats.png of stats-1280.png. Needs python3, node, /usr/bin/chromium (or
 # $HEP_CHROMIUM) and playwright-core in .hep/node (scripts/deps.sh --with-ui). The agent's log
 # lives in a temp dir, kept on failure (or always with HEP_E2E_KEEP=1). Bounded by
 # $HEP_UI_TIMEOUT seconds (default 180).
@@ -56,6 +57,13 @@ HEP_CHROMIUM="$CHROMIUM" NODE_PATH="$NODE_MODULES" \
     node --test --test-reporter=spec "$HERE/viewer.test.js" || {
     tail -n 30 "$WORK/agent.log"
     die "browser tests failed (screenshots in $ARTIFACTS)"
+}
+# The overview, on the same agent, after the viewer's tests (its data set is dated long before).
+HEP_URL="http://127.0.0.1:$HEP_HTTP_PORT" HEP_TOKEN="$TOKEN" HEP_ARTIFACTS="$ARTIFACTS" \
+HEP_CHROMIUM="$CHROMIUM" NODE_PATH="$NODE_MODULES" \
+    node --test --test-reporter=spec "$HERE/stats.test.js" || {
+    tail -n 30 "$WORK/agent.log"
+    die "overview browser tests failed (screenshots in $ARTIFACTS)"
 }
 
 hep_stop_agent || { tail -n 30 "$WORK/agent.log"; die "the agent did not exit 0 on SIGTERM"; }

@@ -11,7 +11,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const common = require('./common.js');
 
 const BASE = process.env.HEP_URL;
 const TOKEN = process.env.HEP_TOKEN;
@@ -31,15 +31,7 @@ async function shot(name) {
   await page.screenshot({ path: path.join(ARTIFACTS, name) });
 }
 
-// Legacy envelopes through POST /http-events (the agent has no ingest token here).
-async function ingest(envelopes) {
-  const res = await fetch(`${BASE}/http-events`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-ndjson' },
-    body: envelopes.map((e) => JSON.stringify(e)).join('\n') + '\n',
-  });
-  assert.equal(res.status, 202, await res.text());
-}
+const ingest = (envelopes) => common.ingest(BASE, envelopes);
 
 function exchange(id, method, urlPath, status, { reqHeaders = {}, reqBody, resBody, resType } = {}) {
   const now = Date.now() / 1000;
@@ -61,24 +53,10 @@ async function apply() {
 
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: process.env.HEP_CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
-  });
-  context = await browser.newContext({
-    viewport: { width: 1280, height: 800 },
-    acceptDownloads: true,
-    colorScheme: 'light',
-    locale: 'en-GB',
-  });
+  let watch;
+  ({ browser, context, watch } = await common.openBrowser(problems, { acceptDownloads: true }));
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
-  page = await context.newPage();
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    // The first data call is refused (401) until the token is given: expected.
-    if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
+  page = watch(await context.newPage());
 });
 
 after(async () => {
@@ -286,7 +264,14 @@ test('paging: older exchanges load by cursor, after the first 100', async () => 
   const envelopes = [];
   for (let i = 0; i < 120; i++) envelopes.push(...exchange(`bulk-${Date.now()}-${i}`, 'GET', `/bulk/${i}`, 200));
   await ingest(envelopes);
-  const res = await fetch(`${BASE}/events?limit=1000`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  // 202 means handed to the pipeline; the writer thread stores them a moment later.
+  const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+  for (let tries = 0; tries < 100; tries++) {
+    const bulk = await (await fetch(`${BASE}/events?path=/bulk/&limit=1000`, auth)).json();
+    if (bulk.events.length === 120) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const res = await fetch(`${BASE}/events?limit=1000`, auth);
   const total = (await res.json()).events.length;
   assert.ok(total > 150);
   await page.reload();
