@@ -52,12 +52,20 @@ struct options {
   std::size_t body = 500;
   int agent_pid = 0;  // when set, the agent's CPU time over the measured window is reported
   std::uint32_t max_frame_size = 16380;
+  // --ports P1,P2,...: connection i goes to ports[i % n] (several agents: Kafka pairing).
+  std::vector<int> ports;
+  // --split: the response of a pair goes on another connection than its request (connection
+  // i sends the responses of connection i + 1's requests), as HAProxy does over a pool.
+  bool split = false;
 };
 
 void usage() {
   std::fputs(
       "usage: spop-load [--host H] [--port P] [--conns N] [--window W] [--rate NOTIFY_PER_S]\n"
       "                 [--duration S] [--warmup S] [--body BYTES] [--agent-pid PID]\n"
+      "                 [--ports P1,P2,...] [--split 1]\n"
+      "  --ports spreads the connections over several agents; --split 1 sends each response on\n"
+      "  another connection than its request (with --ports: to another agent).\n"
       "  --rate 0 (default) = flat out; the window is per connection, in frames.\n",
       stderr);
 }
@@ -80,6 +88,18 @@ bool parse(int argc, char** argv, options& o, bool& help) {
     else if (a == "--warmup") o.warmup = std::atof(v);
     else if (a == "--body") o.body = static_cast<std::size_t>(std::atol(v));
     else if (a == "--agent-pid") o.agent_pid = std::atoi(v);
+    else if (a == "--split") o.split = std::atoi(v) != 0;
+    else if (a == "--ports") {
+      std::string_view rest = v;
+      while (!rest.empty()) {
+        const auto comma = rest.find(',');
+        o.ports.push_back(std::atoi(std::string(rest.substr(0, comma)).c_str()));
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+      if (o.ports.empty() || o.ports.front() <= 0) return false;
+      o.port = o.ports.front();
+    }
     else return false;
   }
   return o.conns > 0 && o.window > 0 && o.duration > 0 && o.port > 0 && o.body < 15000;
@@ -305,11 +325,13 @@ void fill(conn* c, int budget) {
       }
       s.sid = pair;
     }
+    const int fid = c->next_fid;
+    // --split: this connection's responses complete the next connection's requests.
+    const int owner = g->opt.split && fid == 2 ? (c->index + 1) % g->opt.conns : c->index;
     std::snprintf(id, sizeof id, "%08" PRIX32 ":%04X_7F000001:1F90_%08" PRIX32 "_%04X:%04X", g->tag,
-                  static_cast<unsigned>(c->index & 0xFFFF),
+                  static_cast<unsigned>(owner & 0xFFFF),
                   static_cast<std::uint32_t>(pair >> 16), static_cast<unsigned>(pair & 0xFFFF),
                   static_cast<unsigned>(getpid() & 0xFFFF));
-    const int fid = c->next_fid;
     put_frame(c->out, fid == 1 ? g->req_t : g->res_t, pair, static_cast<std::uint64_t>(fid), id);
     s.sent_ns[fid - 1] = now;
     s.pending |= static_cast<std::uint8_t>(fid);
@@ -571,10 +593,13 @@ int main(int argc, char** argv) {
   g.loop = uv_default_loop();
   uv_timer_init(g.loop, &g.tick);
   g.tick.data = &g;
-  sockaddr_in addr{};
-  if (uv_ip4_addr(o.host.c_str(), o.port, &addr) != 0) {
-    std::fprintf(stderr, "spop-load: bad address %s\n", o.host.c_str());
-    return 2;
+  if (o.ports.empty()) o.ports.push_back(o.port);
+  std::vector<sockaddr_in> addrs(o.ports.size());
+  for (std::size_t i = 0; i < o.ports.size(); ++i) {
+    if (uv_ip4_addr(o.host.c_str(), o.ports[i], &addrs[i]) != 0) {
+      std::fprintf(stderr, "spop-load: bad address %s\n", o.host.c_str());
+      return 2;
+    }
   }
   const std::size_t ring = std::bit_ceil(static_cast<std::size_t>(o.window) * 8 + 16);
   for (int i = 0; i < o.conns; ++i) {
@@ -585,6 +610,7 @@ int main(int argc, char** argv) {
     uv_tcp_init(g.loop, &c->tcp);
     c->tcp.data = c.get();
     c->connect_req.data = c.get();
+    const auto& addr = addrs[static_cast<std::size_t>(i) % addrs.size()];
     uv_tcp_connect(&c->connect_req, &c->tcp, reinterpret_cast<const sockaddr*>(&addr), &on_connect);
     g.conns.push_back(std::move(c));
   }

@@ -121,3 +121,86 @@ TEST_CASE("the stats cap: --stats-max-records, STATS_MAX_RECORDS and its range",
     CHECK(std::get<agent::exit_now>(r).code == 2);
   }
 }
+
+TEST_CASE("pairing: --pairing kafka and its topic and group, PAIRING from the environment",
+          "[agent]") {
+  unsetenv("PAIRING");
+  const auto d = std::get<agent::config>(parse_args({}));
+  CHECK(d.pairing == "local");
+  CHECK(d.pairing_topic == "http-halves");
+  CHECK(d.pairing_group == "http-event-processor");
+  CHECK_FALSE(d.kafka_sink_on());
+
+  const auto k = std::get<agent::config>(
+      parse_args({"--pairing", "kafka", "--kafka-brokers", "b:9092", "--pairing-topic", "h",
+                  "--pairing-group", "g", "--no-kafka-exchanges"}));
+  CHECK(k.pairing == "kafka");
+  CHECK(k.pairing_topic == "h");
+  CHECK(k.pairing_group == "g");
+  CHECK_FALSE(k.kafka_sink_on());
+  CHECK(std::get<agent::config>(parse_args({"--kafka-brokers", "b:9092"})).kafka_sink_on());
+
+  setenv("PAIRING", "kafka", 1);
+  CHECK(std::get<agent::config>(parse_args({"--kafka-brokers", "b:9092"})).pairing == "kafka");
+  unsetenv("PAIRING");
+}
+
+TEST_CASE("pairing: set-ups that cannot work exit with status 2", "[agent]") {
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"--pairing", "kafka"},  // no brokers
+           {"--pairing", "zookeeper", "--kafka-brokers", "b:9092"},
+           {"--pairing", "kafka", "--kafka-brokers", "b:9092", "--pairing-topic", ""},
+           // halves and exchanges on one topic
+           {"--pairing", "kafka", "--kafka-brokers", "b:9092", "--pairing-topic", "t",
+            "--kafka-topic", "t"},
+           // nothing would be stored
+           {"--kafka-brokers", "b:9092", "--no-file-storage", "--no-kafka-exchanges"}}) {
+    INFO(args.size());
+    auto r = parse_args(args);
+    REQUIRE(std::holds_alternative<agent::exit_now>(r));
+    CHECK(std::get<agent::exit_now>(r).code == 2);
+  }
+  // The same topic is fine when no exchanges go to Kafka.
+  CHECK(std::holds_alternative<agent::config>(
+      parse_args({"--pairing", "kafka", "--kafka-brokers", "b:9092", "--pairing-topic", "t",
+                  "--kafka-topic", "t", "--no-kafka-exchanges"})));
+}
+
+TEST_CASE("hardening limits: defaults, flags and environment", "[agent]") {
+  const auto d = std::get<agent::config>(parse_args({}));
+  CHECK(d.max_spop_connections == 10000);
+  CHECK(d.spop_hello_timeout == 5);
+  CHECK(d.spop_frame_timeout == 10);
+  CHECK(d.max_http_connections == 1024);
+  CHECK(d.http_first_byte_timeout == 5);
+  CHECK(d.http_idle_timeout == 60);
+  CHECK(d.probe_listen.host.empty());
+  CHECK(d.max_probe_connections == 64);
+
+  const auto f = std::get<agent::config>(parse_args(
+      {"--max-spop-connections", "50", "--spop-hello-timeout", "1.5", "--spop-frame-timeout",
+       "2", "--max-http-connections", "30", "--http-first-byte-timeout", "0.5",
+       "--http-idle-timeout", "9", "--probe-listen", "127.0.0.1:8081",
+       "--max-probe-connections", "8"}));
+  CHECK(f.max_spop_connections == 50);
+  CHECK(f.spop_hello_timeout == 1.5);
+  CHECK(f.spop_frame_timeout == 2);
+  CHECK(f.max_http_connections == 30);
+  CHECK(f.http_first_byte_timeout == 0.5);
+  CHECK(f.http_idle_timeout == 9);
+  CHECK(f.probe_listen.host == "127.0.0.1");
+  CHECK(f.probe_listen.port == 8081);
+  CHECK(f.max_probe_connections == 8);
+
+  setenv("PROBE_LISTEN", "0.0.0.0:9999", 1);
+  CHECK(std::get<agent::config>(parse_args({})).probe_listen.port == 9999);
+  unsetenv("PROBE_LISTEN");
+  for (auto args : std::vector<std::vector<std::string>>{{"--spop-hello-timeout", "0"},
+                                                        {"--probe-listen", "nohostport"},
+                                                        {"--max-spop-connections", "lots"}}) {
+    INFO(args[0]);
+    auto r = parse_args(args);
+    REQUIRE(std::holds_alternative<agent::exit_now>(r));
+    CHECK(std::get<agent::exit_now>(r).code == 2);
+  }
+}

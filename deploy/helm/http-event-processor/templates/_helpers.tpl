@@ -62,11 +62,15 @@ Refuses set-ups that cannot pair: both halves of a transaction must reach the sa
 {{- fail (printf "mode must be standalone or sidecar, not %q" .Values.mode) }}
 {{- end }}
 {{- if eq .Values.mode "standalone" }}
-{{- if .Values.autoscaling.enabled }}
-{{- fail "autoscaling.enabled needs mode=sidecar: a standalone agent cannot be scaled by an HPA, because the request and response halves of one transaction would reach different replicas and never pair (README: Standalone: why one replica)" }}
+{{- $pairing := include "hep.kafkaPairing" . }}
+{{- if and .Values.autoscaling.enabled (not $pairing) }}
+{{- fail "autoscaling.enabled in standalone mode needs kafka.enabled and kafka.pairing.enabled: without Kafka pairing the request and response halves of one transaction reach different replicas and never pair (README: Standalone: several replicas). Or use mode=sidecar" }}
 {{- end }}
-{{- if and (gt (int .Values.replicaCount) 1) (not .Values.standalone.allowMultipleReplicas) }}
-{{- fail "replicaCount > 1 in standalone mode splits request and response halves across replicas; keep 1 (one release per HAProxy), use mode=sidecar, or set standalone.allowMultipleReplicas=true after reading the README" }}
+{{- if and (gt (int .Values.replicaCount) 1) (not $pairing) (not .Values.standalone.allowMultipleReplicas) }}
+{{- fail "replicaCount > 1 in standalone mode needs kafka.enabled and kafka.pairing.enabled: without Kafka pairing the halves of one transaction reach different replicas and never pair (README: Standalone: several replicas). Or keep 1, use mode=sidecar, or set standalone.allowMultipleReplicas=true after reading the README" }}
+{{- end }}
+{{- if and .Values.persistence.enabled (eq .Values.persistence.accessMode "ReadWriteOnce") (or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1)) }}
+{{- fail "several replicas cannot share a ReadWriteOnce claim: use persistence.enabled=false (emptyDir), or a ReadWriteMany claim with persistence.subPathExpr=$(POD_NAME)" }}
 {{- end }}
 {{- else }}
 {{- if not .Values.sidecar.application.image.repository }}
@@ -82,4 +86,25 @@ Refuses set-ups that cannot pair: both halves of a transaction must reach the sa
 {{- if and .Values.kafka.enabled (not .Values.kafka.brokers) }}
 {{- fail "kafka.enabled needs kafka.brokers" }}
 {{- end }}
+{{- if and .Values.kafka.pairing.enabled (not .Values.kafka.enabled) }}
+{{- fail "kafka.pairing.enabled needs kafka.enabled and kafka.brokers" }}
+{{- end }}
+{{- if and .Values.kafka.enabled (not .Values.kafka.exchanges) .Values.kafka.noFileStorage }}
+{{- fail "kafka.exchanges=false with kafka.noFileStorage would store nothing" }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the agent pairs through Kafka (--pairing kafka), else empty.
+*/}}
+{{- define "hep.kafkaPairing" -}}
+{{- if and .Values.kafka.enabled .Values.kafka.pairing.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" for a standalone release of several replicas pairing through Kafka (HPA included): it
+gets a headless Service for the fleet read and a PodDisruptionBudget.
+*/}}
+{{- define "hep.fleet" -}}
+{{- if and (eq .Values.mode "standalone") (include "hep.kafkaPairing" .) (or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1)) }}true{{ end }}
 {{- end }}
