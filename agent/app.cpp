@@ -584,6 +584,7 @@ std::vector<api::metric_group> app::metrics() const {
                        {"commit_errors", p.commit_errors},
                        {"requeued", p.requeued},
                        {"partitions", p.partitions, true},
+                       {"lag", p.lag, true},
                        {"pending", p.pending, true},
                        {"pending_bytes", p.pending_bytes, true},
                        {"healthy", p.healthy ? 1u : 0u, true}}});

@@ -71,7 +71,7 @@ struct kafka_pairing::impl {
   std::atomic<std::uint64_t> consumed_{0}, bad_records_{0}, handed_over_{0}, rebalances_{0};
   std::atomic<std::uint64_t> commits_{0}, commit_errors_{0}, requeued_{0};
   std::atomic<std::uint64_t> paired_{0}, expired_{0}, evicted_{0}, duplicates_{0};
-  std::atomic<std::uint64_t> partitions_{0}, pending_{0}, pending_bytes_{0};
+  std::atomic<std::uint64_t> partitions_{0}, pending_{0}, pending_bytes_{0}, lag_{0};
   std::atomic<bool> healthy_{true};
 
   // Pairing-thread state.
@@ -471,8 +471,16 @@ void kafka_pairing::impl::commit(bool async) {
 
 void kafka_pairing::impl::publish_counters() {
   correlate::counters t = retired_;
-  std::uint64_t pending = 0, bytes = 0;
+  std::uint64_t pending = 0, bytes = 0, lag = 0;
   for (const auto& [p, s] : parts_) {
+    // The fetcher's last high watermark (no round trip); -1 until it knows.
+    std::int64_t low = -1, high = -1;
+    if (rd_kafka_get_watermark_offsets(cons_, cfg_.topic.c_str(), p, &low, &high) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high >= 0) {
+      const auto from = s.next >= 0 ? s.next : std::max<std::int64_t>(low, 0);
+      if (high > from) lag += static_cast<std::uint64_t>(high - from);
+    }
     const auto& c = s.pairing.stats();
     t.paired += c.paired;
     t.expired += c.expired;
@@ -488,6 +496,7 @@ void kafka_pairing::impl::publish_counters() {
   pending_.store(pending, std::memory_order_relaxed);
   pending_bytes_.store(bytes, std::memory_order_relaxed);
   partitions_.store(parts_.size(), std::memory_order_relaxed);
+  lag_.store(lag, std::memory_order_relaxed);
 }
 
 void kafka_pairing::impl::retire(partition& s) {
@@ -630,11 +639,12 @@ void kafka_pairing::impl::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m,
   self->in_flight_.fetch_sub(1, std::memory_order_relaxed);
   self->queue_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    self->delivered_.fetch_add(1, std::memory_order_relaxed);
+    // delivered and failed count the halves submit() accepted; requeued copies are not new.
+    if ((tag & 1) != 0) self->delivered_.fetch_add(1, std::memory_order_relaxed);
     self->recovered();
     return;
   }
-  self->failed_.fetch_add(1, std::memory_order_relaxed);
+  if ((tag & 1) != 0) self->failed_.fetch_add(1, std::memory_order_relaxed);
   self->trouble(error_text(m->err, rd_kafka_message_errstr(m)));
 }
 
@@ -719,6 +729,7 @@ pairing_counters kafka_pairing::stats() const {
   c.commit_errors = get(i.commit_errors_);
   c.requeued = get(i.requeued_);
   c.partitions = get(i.partitions_);
+  c.lag = get(i.lag_);
   c.pending = get(i.pending_);
   c.pending_bytes = get(i.pending_bytes_);
   c.healthy = i.healthy_.load(std::memory_order_relaxed);

@@ -79,6 +79,7 @@ struct pairing_counters {
   std::uint64_t commit_errors = 0;  // offset commits the cluster refused
   std::uint64_t requeued = 0;       // halves sent to the back of their partition
   std::uint64_t partitions = 0;     // gauge: partitions owned now
+  std::uint64_t lag = 0;            // gauge: records of owned partitions not read yet
   std::uint64_t pending = 0;        // gauge: halves waiting, over owned partitions
   std::uint64_t pending_bytes = 0;  // gauge
   bool healthy = true;              // gauge: false between a failure notice and its recovery

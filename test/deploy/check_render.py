@@ -141,7 +141,7 @@ def main():
             known = set(re.findall(r"--[a-z][a-z0-9-]*", out))
             for x in args:
                 flag = x.split("=", 1)[0]
-                check(flag in known or flag in PENDING_FLAGS,
+                check(flag in known or flag.lstrip("-") in PENDING_FLAGS,
                       "%s: the chart passes %s, not in the agent's --help" % (what, flag))
 
     refused(chart, ["mode=standalone", "autoscaling.enabled=true"],

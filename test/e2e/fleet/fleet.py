@@ -380,7 +380,11 @@ def main():
             sts = [a.status() for a in up]
             if any(s is None for s in sts):
                 return False
-            if any(s["pairing"]["in_flight"] or s["storage"]["queue_depth"] for s in sts):
+            if any(s["pairing"]["in_flight"] or s["storage"]["queue_depth"] or s["pairing"]["lag"]
+                   for s in sts):
+                return False
+            # Every partition owned (not mid-rebalance) and read to its end.
+            if sum(s["pairing"]["partitions"] for s in sts) != PARTITIONS:
                 return False
             sig = [(s["pairing"]["consumed"], s["pairing"]["pending"], s["storage"]["stored"])
                    for s in sts]
