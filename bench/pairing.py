@@ -63,13 +63,13 @@ def status(port):
         return None
 
 
-def wait(what, cond, limit):
+def wait(what, cond, limit, show=None):
     until = time.monotonic() + limit
     while time.monotonic() < until:
         if cond():
             return
         time.sleep(0.1)
-    raise SystemExit("pairing: timed out waiting for " + what)
+    raise SystemExit("pairing: timed out waiting for %s%s" % (what, " (%s)" % show() if show else ""))
 
 
 def run_mode(mode, args, binaries, out):
@@ -89,14 +89,15 @@ def run_mode(mode, args, binaries, out):
                 raise SystemExit("pairing: the mock cluster did not start")
             brokers = line.split()[1]
         agents = []
+        group = "bench-%s-%d" % (mode, time.monotonic_ns())  # one group per run of a mode
         for i in range(n):
             spop, http = free_port(), free_port()
             cmd = [agent, "--spop-listen", "127.0.0.1:%d" % spop, "--http-listen",
                    "127.0.0.1:%d" % http, "--data-dir", "%s/data-%s-%d" % (out, mode, i),
-                   "--log-level", "warn"]
+                   "--log-level", "info"]
             if kafka:
                 cmd += ["--pairing", "kafka", "--kafka-brokers", brokers, "--no-kafka-exchanges",
-                        "--pairing-group", "bench-%s-%d" % (mode, time.monotonic_ns())]
+                        "--pairing-group", group]
             p = subprocess.Popen(cmd, stdout=open("%s/agent-%s-%d.log" % (out, mode, i), "a"),
                                  stderr=subprocess.STDOUT)
             procs.append(p)
@@ -106,7 +107,9 @@ def run_mode(mode, args, binaries, out):
         if kafka:
             wait("the group to own the 3 partitions",
                  lambda: sum(status(h)["pairing"]["partitions"] for _, _, h in agents) == 3 and
-                 all(status(h)["pairing"]["partitions"] > 0 for _, _, h in agents), 90)
+                 all(status(h)["pairing"]["partitions"] > 0 for _, _, h in agents), 90,
+                 lambda: "partitions per agent: %s" % [status(h)["pairing"]["partitions"]
+                                                       for _, _, h in agents])
         pairs_key = ("pairing", "paired") if kafka else ("correlator", "paired")
 
         def paired():
@@ -153,7 +156,7 @@ def run_mode(mode, args, binaries, out):
             "notify_sent": result.get("sent", "?"),
         }
     finally:
-        for p in procs:
+        for p in reversed(procs):  # the agents first, the mock cluster last
             if p.poll() is None:
                 p.terminate()
                 try:

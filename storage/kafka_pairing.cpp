@@ -21,11 +21,13 @@
 #include <thread>
 
 #include "storage/half_codec.h"
+#include "storage/kafka_common.h"
 
 namespace storage {
 
 namespace {
 
+using kafka_detail::error_text;
 using steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -33,13 +35,6 @@ std::int64_t wall_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string error_text(rd_kafka_resp_err_t err, const char* detail) {
-  std::string s = rd_kafka_err2name(err);
-  s += ": ";
-  s += detail != nullptr && *detail != '\0' ? detail : rd_kafka_err2str(err);
-  return s;
 }
 
 // Bad records are counted always but told only this many times: a topic full of foreign
@@ -650,18 +645,7 @@ void kafka_pairing::impl::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m,
 
 void kafka_pairing::impl::on_error(rd_kafka_t* rk, int err, const char* reason,
                                    void* opaque) noexcept {
-  auto* self = static_cast<impl*>(opaque);
-  const auto code = static_cast<rd_kafka_resp_err_t>(err);
-  if (code == RD_KAFKA_RESP_ERR__FATAL) {
-    char buf[512];
-    const auto fatal = rd_kafka_fatal_error(rk, buf, sizeof buf);
-    self->trouble("fatal " + error_text(fatal, buf));
-    return;
-  }
-  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
-      code == RD_KAFKA_RESP_ERR__SSL || code == RD_KAFKA_RESP_ERR__RESOLVE) {
-    self->trouble(error_text(code, reason));
-  }
+  if (auto why = kafka_detail::trouble(rk, err, reason)) static_cast<impl*>(opaque)->trouble(*why);
 }
 
 void kafka_pairing::impl::on_log(const rd_kafka_t* rk, int level, const char* fac,

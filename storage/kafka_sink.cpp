@@ -21,21 +21,16 @@
 #include <thread>
 
 #include "storage/json.h"
+#include "storage/kafka_common.h"
 #include "storage/msgpack_record.h"
 
 namespace storage {
 
 namespace {
 
+using kafka_detail::error_text;
 using steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-std::string error_text(rd_kafka_resp_err_t err, const char* detail) {
-  std::string s = rd_kafka_err2name(err);
-  s += ": ";
-  s += detail != nullptr && *detail != '\0' ? detail : rd_kafka_err2str(err);
-  return s;
-}
 
 
 }  // namespace
@@ -323,20 +318,7 @@ void kafka_sink::impl::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m,
 
 void kafka_sink::impl::on_error(rd_kafka_t* rk, int err, const char* reason,
                                 void* opaque) noexcept {
-  auto* self = static_cast<impl*>(opaque);
-  const auto code = static_cast<rd_kafka_resp_err_t>(err);
-  if (code == RD_KAFKA_RESP_ERR__FATAL) {
-    char buf[512];
-    const auto fatal = rd_kafka_fatal_error(rk, buf, sizeof buf);
-    self->trouble("fatal " + error_text(fatal, buf));
-    return;
-  }
-  // Other errors (one broker's connection, a timed-out request) are retried by librdkafka and
-  // show up in delivery reports if they last; these say nothing will get through for now.
-  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
-      code == RD_KAFKA_RESP_ERR__SSL || code == RD_KAFKA_RESP_ERR__RESOLVE) {
-    self->trouble(error_text(code, reason));
-  }
+  if (auto why = kafka_detail::trouble(rk, err, reason)) static_cast<impl*>(opaque)->trouble(*why);
 }
 
 void kafka_sink::impl::on_log(const rd_kafka_t* rk, int level, const char* fac,
