@@ -5,6 +5,8 @@
     python3 bench/pairing.py [--reps N] [--rate NOTIFY_PER_S] [--duration S] [--modes LIST]
 
 Modes (run A/B/C, rep after rep, in one run on one machine):
+  base1    with --base-agent PATH: that agent binary (e.g. built before a change), local
+           pairing: the A/B for "the single-agent path stays as fast"
   local1   one agent, local pairing (the single-agent path as shipped)
   kafka1   one agent, --pairing kafka --no-kafka-exchanges
   kafka3   three agents, --pairing kafka, one consumer group; spop-load spreads its connections
@@ -74,6 +76,8 @@ def wait(what, cond, limit, show=None):
 
 def run_mode(mode, args, binaries, out):
     agent, spop_load, kafka_bench = binaries
+    if mode == "base1":
+        agent = args.base_agent
     procs = []
     n = 3 if mode == "kafka3" else 1
     kafka = mode.startswith("kafka")
@@ -172,7 +176,10 @@ def main():
     ap.add_argument("--rate", type=int, default=20000, help="NOTIFY/s in total (2 per pair)")
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--modes", default="local1,kafka1,kafka3")
+    ap.add_argument("--base-agent", help="another agent binary, run as mode base1 (first)")
     args = ap.parse_args()
+    if args.base_agent and "base1" not in args.modes.split(","):
+        args.modes = "base1," + args.modes
     build = os.environ.get("BUILD", os.path.join(ROOT, "build-bench"))
     if not os.path.isabs(build):
         build = os.path.join(ROOT, build)
@@ -200,9 +207,10 @@ def main():
         f.write("\t".join(keys) + "\n")
         for r in rows:
             f.write("\t".join(str(r[k]) for k in keys) + "\n")
-    base = statistics.median(r["agent_us_per_pair"] for r in rows if r["mode"] == "local1") \
-        if any(r["mode"] == "local1" for r in rows) else None
-    print("| mode | agents | pairs/s (median) | agent CPU µs per pair (median) | vs local1 | mock µs per pair | ACK p99 µs |")
+    ref = "base1" if any(r["mode"] == "base1" for r in rows) else "local1"
+    base = statistics.median(r["agent_us_per_pair"] for r in rows if r["mode"] == ref) \
+        if any(r["mode"] == ref for r in rows) else None
+    print("| mode | agents | pairs/s (median) | agent CPU µs per pair (median) | vs %s | mock µs per pair | ACK p99 µs |" % ref)
     print("|---|---|---|---|---|---|---|")
     for mode in args.modes.split(","):
         rs = [r for r in rows if r["mode"] == mode]
