@@ -6,16 +6,26 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <random>
 #include <stdexcept>
 
 #include "agent/connections.h"
 #include "agent/log.h"
+#include "agent/peer_client.h"
 #include "correlate/json_redact.h"
 #include "correlate/redact.h"
 
 namespace agent {
 
 namespace {
+
+// 64 random bits in hex: tells this process from the other replicas (and from itself behind
+// a peer name).
+std::string new_instance_id() {
+  std::random_device rd;
+  const std::uint64_t v = (std::uint64_t{rd()} << 32) | rd();
+  return fmt::format("{:016x}", v);
+}
 
 std::uint64_t minutes_to_ms(double minutes) {
   return static_cast<std::uint64_t>(std::llround(minutes * 60'000.0));
@@ -121,6 +131,15 @@ app::app(const config& cfg)
   ro.ingest = [this](std::vector<correlate::event>& evs) { return ingest(evs); };
   ro.ready = [this] { return not_ready(); };
   ro.histograms = [this] { return histograms(); };
+  ro.instance = new_instance_id();
+  if (!cfg.peers.empty()) {
+    peer_options po;
+    po.peers = cfg.peers;
+    po.timeout_s = cfg.peer_timeout;
+    po.token = cfg.peer_token.empty() ? cfg.api_token : cfg.peer_token;
+    po.instance = ro.instance;
+    ro.peers = std::make_shared<curl_peer_client>(std::move(po));
+  }
   router_ = std::make_unique<api::router>(
       *store_, [this] { return metrics(); }, HEP_VERSION, std::move(ro));
 
