@@ -8,12 +8,15 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <algorithm>
 #include <ctime>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "agent/peer_client.h"
 #include "test/agent/http_client.h"
+#include "test/agent/parse_args.h"
 
 namespace {
 
@@ -206,4 +209,66 @@ TEST_CASE("fleet read with a down peer and a silent peer names both within the t
   auto log = p.parse(har.body)["log"];
   CHECK(log["entries"].get_array().size() == 6);
   CHECK(std::string_view(log["comment"]).find(addr(down)) != std::string_view::npos);
+}
+
+TEST_CASE("--peers, --peer-timeout and --peer-token parse, bad entries exit 2", "[agent][fleet]") {
+  auto r = agent_test::parse_args({"--peers", "10.0.0.2:8080,dns:hep-peers.ns.svc:8080,[::1]:9",
+                                   "--peer-timeout", "0.5", "--peer-token", "t"});
+  REQUIRE(std::holds_alternative<agent::config>(r));
+  const auto& cfg = std::get<agent::config>(r);
+  CHECK(cfg.peers == std::vector<std::string>{"10.0.0.2:8080", "dns:hep-peers.ns.svc:8080",
+                                              "[::1]:9"});
+  CHECK(cfg.peer_timeout == 0.5);
+  CHECK(cfg.peer_token == "t");
+  auto defaults = agent_test::parse_args({});
+  REQUIRE(std::holds_alternative<agent::config>(defaults));
+  CHECK(std::get<agent::config>(defaults).peers.empty());
+  CHECK(std::get<agent::config>(defaults).peer_timeout == 2);
+  for (const char* bad : {"nohost", "host:", "host:0", "host:70000", "dns:name", ":80"}) {
+    INFO(bad);
+    auto e = agent_test::parse_args({"--peers", bad});
+    REQUIRE(std::holds_alternative<agent::exit_now>(e));
+    CHECK(std::get<agent::exit_now>(e).code == 2);
+  }
+}
+
+TEST_CASE("dns: peers resolve to every address of the name", "[agent][fleet]") {
+  agent::peer_options o;
+  o.peers = {"dns:localhost:8080", "10.0.0.2:81", "10.0.0.2:81"};
+  o.instance = "x";
+  agent::curl_peer_client pc(o);
+  const auto peers = pc.peers();
+  CHECK(std::count(peers.begin(), peers.end(), "127.0.0.1:8080") == 1);
+  CHECK(std::count(peers.begin(), peers.end(), "10.0.0.2:81") == 1);
+  pc.mark_self("127.0.0.1:8080");
+  const auto after = pc.peers();
+  CHECK(std::count(after.begin(), after.end(), "127.0.0.1:8080") == 0);
+  agent::peer_options bad;
+  bad.peers = {"dns:nothing.invalid:80"};
+  agent::curl_peer_client none(bad);
+  CHECK(none.peers().empty());
+}
+
+TEST_CASE("an agent that lists itself among its peers skips itself", "[agent][fleet]") {
+  running_agent b;
+  store_exchanges(b.port(), "b", 2, 1);
+  const auto self_port = closed_port();
+  running_agent a([&](agent::config& cfg) {
+    cfg.http_listen = {"127.0.0.1", self_port};
+    cfg.peers = {addr(self_port), addr(b.port())};
+  });
+  store_exchanges(a.port(), "a", 2, 0);
+  for (int round = 0; round < 2; ++round) {
+    auto v = read_page(request(a.port(), "GET", "/events").body);
+    CHECK(v.ids == std::vector<std::string>{"b-1", "a-1", "b-0", "a-0"});
+    CHECK(v.peers == 1);
+    CHECK_FALSE(v.partial);
+  }
+  // /status says which instance answered; the /events header is the same id.
+  simdjson::dom::parser p;
+  const std::string instance(
+      std::string_view(p.parse(request(a.port(), "GET", "/status").body)["instance"]));
+  CHECK(instance.size() == 16);
+  CHECK(request(a.port(), "GET", "/events").head.find("X-HEP-Instance: " + instance) !=
+        std::string::npos);
 }
