@@ -35,18 +35,24 @@ int b64url_value(char c) {
   return -1;
 }
 
-// The first `limit` parameter of `query` within 1..hi, or `fallback` (a bad value is the local
-// query's 400 to report).
-std::uint64_t query_limit(std::string_view query, std::uint64_t fallback, std::uint64_t hi) {
+// The first `limit` parameter of `query`, `fallback` when absent; nothing when it is not an
+// integer from 1 to hi (the caller answers the router's 400: the local query never sees it,
+// since each source is asked with a limit of the fleet's choosing).
+std::optional<std::uint64_t> query_limit(std::string_view query, std::uint64_t fallback,
+                                         std::uint64_t hi) {
   for (const auto& [name, value] : parse_query(query)) {
     if (name != "limit") continue;
     std::uint64_t n = 0;
     const auto* end = value.data() + value.size();
     const auto [p, ec] = std::from_chars(value.data(), end, n);
-    if (ec == std::errc() && p == end && n >= 1 && n <= hi) return n;
-    return fallback;
+    if (!value.empty() && ec == std::errc() && p == end && n >= 1 && n <= hi) return n;
+    return std::nullopt;
   }
   return fallback;
+}
+
+response bad_limit(std::uint64_t hi) {
+  return error_response(400, fmt::format("invalid limit: expected an integer from 1 to {}", hi));
 }
 
 std::optional<std::string> query_param(std::string_view query, std::string_view want) {
@@ -363,9 +369,9 @@ std::string replace_query_param(std::string_view query, std::string_view name,
 response fleet_events(std::string_view query, peer_client& pc, const local_events_fn& local) {
   fleet_cursor at;
   if (auto err = start_cursor(query, pc, at)) return with_instance(std::move(*err), pc);
-  const auto limit =
-      static_cast<std::size_t>(query_limit(query, default_limit, max_page));
-  auto rd = fleet_round(query, at, limit, pc, local);
+  const auto limit = query_limit(query, default_limit, max_page);
+  if (!limit) return with_instance(bad_limit(max_page), pc);
+  auto rd = fleet_round(query, at, static_cast<std::size_t>(*limit), pc, local);
   if (rd.error) return with_instance(std::move(*rd.error), pc);
 
   std::size_t size = 128;
@@ -428,7 +434,9 @@ response fleet_har(std::string_view query, peer_client& pc, const local_events_f
                    std::string_view version) {
   fleet_cursor at;
   if (auto err = start_cursor(query, pc, at)) return with_instance(std::move(*err), pc);
-  const std::uint64_t limit = query_limit(query, max_har_records, max_har_records);
+  const auto given_limit = query_limit(query, max_har_records, max_har_records);
+  if (!given_limit) return with_instance(bad_limit(max_har_records), pc);
+  const std::uint64_t limit = *given_limit;
   std::vector<std::string> records;
   std::vector<peer_reply> failed;
   bool more = true;

@@ -284,6 +284,12 @@ TEST_CASE("fleet_events names failed peers, skips itself, refuses bad cursors", 
   CHECK(foreign.status == 400);
   CHECK(foreign.body.find("invalid cursor: issued by another replica") != std::string::npos);
 
+  // Each source is asked with a limit of the fleet's choosing: the fleet checks the client's.
+  for (const char* bad : {"limit=0", "limit=1001", "limit=x", "limit="}) {
+    auto r400 = t.get(bad);
+    CHECK(r400.status == 400);
+    CHECK(r400.body == "{\"error\":\"invalid limit: expected an integer from 1 to 1000\"}");
+  }
   auto local_400 = api::fleet_events("status=abc", t.peers, [](std::string_view) {
     return api::error_response(400, "invalid status");
   });
