@@ -11,7 +11,6 @@
 
 #include "agent/connections.h"
 #include "agent/log.h"
-#include "agent/peer_client.h"
 #include "correlate/json_redact.h"
 #include "correlate/redact.h"
 
@@ -138,7 +137,8 @@ app::app(const config& cfg)
     po.timeout_s = cfg.peer_timeout;
     po.token = cfg.peer_token.empty() ? cfg.api_token : cfg.peer_token;
     po.instance = ro.instance;
-    ro.peers = std::make_shared<curl_peer_client>(std::move(po));
+    peers_ = std::make_shared<curl_peer_client>(std::move(po));
+    ro.peers = peers_;
   }
   router_ = std::make_unique<api::router>(
       *store_, [this] { return metrics(); }, HEP_VERSION, std::move(ro));
@@ -606,6 +606,16 @@ std::vector<api::metric_group> app::metrics() const {
                        {"pending", p.pending, true},
                        {"pending_bytes", p.pending_bytes, true},
                        {"healthy", p.healthy ? 1u : 0u, true}}});
+  }
+
+  if (peers_) {
+    const auto p = peers_->stats();
+    groups.push_back({"peers",
+                      {{"fetches", p.fetches},
+                       {"requests", p.requests},
+                       {"failures", p.failures},
+                       {"timeouts", p.timeouts},
+                       {"self", p.self, true}}});
   }
 
   const auto& h = http_stats_;

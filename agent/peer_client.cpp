@@ -144,6 +144,17 @@ curl_peer_client::curl_peer_client(peer_options opts) : opts_(std::move(opts)) {
 
 curl_peer_client::~curl_peer_client() { curl_global_cleanup(); }
 
+curl_peer_client::counters curl_peer_client::stats() const {
+  counters c;
+  c.fetches = fetches_.load(std::memory_order_relaxed);
+  c.requests = requests_.load(std::memory_order_relaxed);
+  c.failures = failures_.load(std::memory_order_relaxed);
+  c.timeouts = timeouts_.load(std::memory_order_relaxed);
+  std::lock_guard lk(mu_);
+  c.self = self_.size();
+  return c;
+}
+
 void curl_peer_client::mark_self(const std::string& peer) {
   std::lock_guard lk(mu_);
   self_.insert(peer);
@@ -183,6 +194,8 @@ std::vector<std::string> curl_peer_client::peers() {
 std::vector<api::peer_reply> curl_peer_client::fetch(const std::vector<api::peer_call>& calls,
                                                      bool first_ok) {
   std::vector<api::peer_reply> replies(calls.size());
+  fetches_.fetch_add(1, std::memory_order_relaxed);
+  requests_.fetch_add(calls.size(), std::memory_order_relaxed);
   std::unique_ptr<CURLM, multi_free> multi(curl_multi_init());
   std::vector<std::unique_ptr<transfer>> ts;
   const auto timeout_ms = static_cast<long>(std::llround(opts_.timeout_s * 1000));
@@ -234,14 +247,22 @@ std::vector<api::peer_reply> curl_peer_client::fetch(const std::vector<api::peer
       } else {
         t->reply->error = describe(m->data.result, *t, opts_.timeout_s);
         t->reply->body.clear();
+        failures_.fetch_add(1, std::memory_order_relaxed);
+        if (m->data.result == CURLE_OPERATION_TIMEDOUT) {
+          timeouts_.fetch_add(1, std::memory_order_relaxed);
+        }
       }
     }
     if (running > 0 && !(first_ok && got_ok)) curl_multi_poll(multi.get(), nullptr, 0, 100, nullptr);
   }
   for (auto& t : ts) {
     if (!t->done) {
-      t->reply->error = first_ok && got_ok ? "not needed"
-                                           : fmt::format("timeout after {}s", opts_.timeout_s);
+      const bool needed = !(first_ok && got_ok);
+      if (needed) {
+        failures_.fetch_add(1, std::memory_order_relaxed);
+        timeouts_.fetch_add(1, std::memory_order_relaxed);
+      }
+      t->reply->error = needed ? fmt::format("timeout after {}s", opts_.timeout_s) : "not needed";
       t->reply->body.clear();
       t->reply->status = 0;
     }

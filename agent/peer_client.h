@@ -5,7 +5,9 @@
 // worker that serves the route, never on the loop thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <set>
 #include <string>
@@ -38,13 +40,24 @@ class curl_peer_client final : public api::peer_client {
   const std::string& instance() const override { return opts_.instance; }
   void mark_self(const std::string& peer) override;
 
+  // For /status and /metrics (group "peers"). Thread-safe.
+  struct counters {
+    std::uint64_t fetches = 0;    // fan-outs (one per fleet page or lookup)
+    std::uint64_t requests = 0;   // GETs sent to peers
+    std::uint64_t failures = 0;   // GETs without an HTTP answer (timeouts included)
+    std::uint64_t timeouts = 0;
+    std::uint64_t self = 0;       // gauge: peer addresses known to be this agent
+  };
+  counters stats() const;
+
  private:
   peer_options opts_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::set<std::string> self_;                 // peers known to be this agent
   std::vector<std::string> resolved_;          // the last resolution of opts_.peers
   std::chrono::steady_clock::time_point resolved_at_{};
   bool has_resolution_ = false;
+  std::atomic<std::uint64_t> fetches_{0}, requests_{0}, failures_{0}, timeouts_{0};
 };
 
 // Checks one --peers entry: "host:port" or "dns:NAME:PORT". Throws std::invalid_argument.

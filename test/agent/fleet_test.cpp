@@ -197,6 +197,10 @@ TEST_CASE("fleet read with a down peer and a silent peer names both within the t
   CHECK(v.failed == std::set<std::string>{addr(down) + " connection refused",
                                           addr(silent.port) + " timeout after 1s"});
 
+  CHECK(http_test::status_number(a.port(), "peers", "failures") == 2);
+  CHECK(http_test::status_number(a.port(), "peers", "timeouts") == 1);
+  CHECK(http_test::status_number(a.port(), "peers", "requests") == 3);
+
   auto one = request(a.port(), "GET", "/events/missing");
   CHECK(one.status == 404);
   CHECK(one.body.find("\"partial\":true") != std::string::npos);
