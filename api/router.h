@@ -46,6 +46,11 @@
 //   GET /events/{id}  (the segment is percent-decoded, '+' stays '+'; "/events/stream" is the
 //       route above: an exchange with that id is GET /events/%73tream)
 //       200 <the newest stored record with that id> | 404 {"error":"exchange not found"}
+//       With peers (and no scope=local): a local miss asks every peer, first 200 wins; the
+//       404 then adds "partial":true and "peers_failed" when a peer did not answer.
+//       GET /events.har with peers: the fleet's records in one HAR log (not streamed), with
+//       "X-HEP-Partial: peers failed: ..." and log.comment when a peer did not answer.
+//       With router_options::instance, the /events routes answer an X-HEP-Instance header.
 //       400 {"error":"invalid percent-encoding in exchange id"}
 //   POST /http-events  (api/ingest.h has the format)
 //       202 {"accepted":N}
