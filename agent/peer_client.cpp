@@ -130,7 +130,9 @@ void check_peer_entry(const std::string& entry) {
   std::string_view e = entry;
   if (e.starts_with(dns_prefix)) e.remove_prefix(dns_prefix.size());
   const auto colon = e.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || !valid_port(e.substr(colon + 1))) {
+  // A host, not a URL: the scheme is always http and the path the route's.
+  if (colon == std::string_view::npos || colon == 0 || !valid_port(e.substr(colon + 1)) ||
+      e.find_first_of("/?#@ ") != std::string_view::npos) {
     throw std::invalid_argument(fmt::format(
         "invalid peer \"{}\": expected HOST:PORT or dns:NAME:PORT", entry));
   }

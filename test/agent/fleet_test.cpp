@@ -228,7 +228,8 @@ TEST_CASE("--peers, --peer-timeout and --peer-token parse, bad entries exit 2", 
   REQUIRE(std::holds_alternative<agent::config>(defaults));
   CHECK(std::get<agent::config>(defaults).peers.empty());
   CHECK(std::get<agent::config>(defaults).peer_timeout == 2);
-  for (const char* bad : {"nohost", "host:", "host:0", "host:70000", "dns:name", ":80"}) {
+  for (const char* bad : {"nohost", "host:", "host:0", "host:70000", "dns:name", ":80",
+                          "http://host:80", "host:80/events"}) {
     INFO(bad);
     auto e = agent_test::parse_args({"--peers", bad});
     REQUIRE(std::holds_alternative<agent::exit_now>(e));
