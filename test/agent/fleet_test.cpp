@@ -215,7 +215,7 @@ TEST_CASE("fleet read with a down peer and a silent peer names both within the t
   CHECK(std::string_view(log["comment"]).find(addr(down)) != std::string_view::npos);
 }
 
-TEST_CASE("--peers, --peer-timeout and --peer-token parse, bad entries exit 2", "[agent][fleet]") {
+TEST_CASE("the peers flags parse (--peers, --peer-timeout, --peer-token), bad entries exit 2", "[agent][fleet]") {
   auto r = agent_test::parse_args({"--peers", "10.0.0.2:8080,dns:hep-peers.ns.svc:8080,[::1]:9",
                                    "--peer-timeout", "0.5", "--peer-token", "t"});
   REQUIRE(std::holds_alternative<agent::config>(r));
