@@ -107,14 +107,18 @@ std::string address_of(const addrinfo* ai, std::string_view port) {
 }
 
 // Every A/AAAA record of `name`; nothing when it does not resolve (the name may have no pod
-// behind it yet).
-std::vector<std::string> resolve(const std::string& name, std::string_view port) {
+// behind it yet), with the reason in `error`.
+std::vector<std::string> resolve(const std::string& name, std::string_view port,
+                                 std::string& error) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
   std::vector<std::string> out;
-  if (getaddrinfo(name.c_str(), nullptr, &hints, &res) != 0) return out;
+  if (const int rc = getaddrinfo(name.c_str(), nullptr, &hints, &res); rc != 0) {
+    error = fmt::format("could not resolve {}: {}", name, gai_strerror(rc));
+    return out;
+  }
   for (const addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
     auto a = address_of(ai, port);
@@ -157,6 +161,11 @@ curl_peer_client::counters curl_peer_client::stats() const {
   return c;
 }
 
+std::vector<api::peer_reply> curl_peer_client::unresolved() {
+  std::lock_guard lk(mu_);
+  return unresolved_;
+}
+
 void curl_peer_client::mark_self(const std::string& peer) {
   std::lock_guard lk(mu_);
   self_.insert(peer);
@@ -172,6 +181,7 @@ std::vector<std::string> curl_peer_client::peers() {
     }
   }
   if (all.empty()) {
+    std::vector<api::peer_reply> failed;
     for (const auto& p : opts_.peers) {
       if (!std::string_view(p).starts_with(dns_prefix)) {
         if (std::find(all.begin(), all.end(), p) == all.end()) all.push_back(p);
@@ -179,12 +189,21 @@ std::vector<std::string> curl_peer_client::peers() {
       }
       const std::string_view rest = std::string_view(p).substr(dns_prefix.size());
       const auto colon = rest.rfind(':');
-      for (auto& a : resolve(std::string(rest.substr(0, colon)), rest.substr(colon + 1))) {
+      std::string error;
+      auto addrs = resolve(std::string(rest.substr(0, colon)), rest.substr(colon + 1), error);
+      if (addrs.empty()) {
+        api::peer_reply r;
+        r.peer = p;
+        r.error = error.empty() ? "no address" : error;
+        failed.push_back(std::move(r));
+      }
+      for (auto& a : addrs) {
         if (std::find(all.begin(), all.end(), a) == all.end()) all.push_back(std::move(a));
       }
     }
     std::lock_guard lk(mu_);
     resolved_ = all;
+    unresolved_ = std::move(failed);
     resolved_at_ = now;
     has_resolution_ = true;
   }

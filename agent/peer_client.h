@@ -35,6 +35,7 @@ class curl_peer_client final : public api::peer_client {
   ~curl_peer_client() override;
 
   std::vector<std::string> peers() override;
+  std::vector<api::peer_reply> unresolved() override;
   std::vector<api::peer_reply> fetch(const std::vector<api::peer_call>& calls,
                                      bool first_ok) override;
   const std::string& instance() const override { return opts_.instance; }
@@ -55,6 +56,7 @@ class curl_peer_client final : public api::peer_client {
   mutable std::mutex mu_;
   std::set<std::string> self_;                 // peers known to be this agent
   std::vector<std::string> resolved_;          // the last resolution of opts_.peers
+  std::vector<api::peer_reply> unresolved_;    // its dns: entries without an address
   std::chrono::steady_clock::time_point resolved_at_{};
   bool has_resolution_ = false;
   std::atomic<std::uint64_t> fetches_{0}, requests_{0}, failures_{0}, timeouts_{0};

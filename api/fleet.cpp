@@ -144,19 +144,22 @@ round_result fleet_round(std::string_view query, const fleet_cursor& at, std::si
   return out;
 }
 
-// The sources of a first page: this agent and every peer, from the newest.
-fleet_cursor first_cursor(peer_client& pc) {
+// The sources of a first page: this agent and every peer, from the newest. Names that did
+// not resolve go to `failed`.
+fleet_cursor first_cursor(peer_client& pc, std::vector<peer_reply>& failed) {
   fleet_cursor c;
   c.emplace(std::string(local_source), "");
   for (auto& p : pc.peers()) c.emplace(std::move(p), "");
+  for (auto& u : pc.unresolved()) failed.push_back(std::move(u));
   return c;
 }
 
 // The fleet cursor of `query`, or the 400 to answer.
-std::optional<response> start_cursor(std::string_view query, peer_client& pc, fleet_cursor& c) {
+std::optional<response> start_cursor(std::string_view query, peer_client& pc, fleet_cursor& c,
+                                     std::vector<peer_reply>& failed) {
   const auto given = query_param(query, "cursor");
   if (!given) {
-    c = first_cursor(pc);
+    c = first_cursor(pc, failed);
     return std::nullopt;
   }
   std::string issuer;
@@ -368,11 +371,13 @@ std::string replace_query_param(std::string_view query, std::string_view name,
 
 response fleet_events(std::string_view query, peer_client& pc, const local_events_fn& local) {
   fleet_cursor at;
-  if (auto err = start_cursor(query, pc, at)) return with_instance(std::move(*err), pc);
+  std::vector<peer_reply> unresolved;
+  if (auto err = start_cursor(query, pc, at, unresolved)) return with_instance(std::move(*err), pc);
   const auto limit = query_limit(query, default_limit, max_page);
   if (!limit) return with_instance(bad_limit(max_page), pc);
   auto rd = fleet_round(query, at, static_cast<std::size_t>(*limit), pc, local);
   if (rd.error) return with_instance(std::move(*rd.error), pc);
+  for (auto& u : unresolved) rd.failed.push_back(std::move(u));
 
   std::size_t size = 128;
   for (const auto& rec : rd.page.records) size += rec.size() + 1;
@@ -403,7 +408,7 @@ response fleet_event(std::string_view path, peer_client& pc, response local) {
   if (local.status != 404) return with_instance(std::move(local), pc);
   std::vector<peer_call> calls;
   for (auto& p : pc.peers()) calls.push_back({std::move(p), std::string(path) + "?scope=local"});
-  std::vector<peer_reply> failed;
+  std::vector<peer_reply> failed = pc.unresolved();
   if (!calls.empty()) {
     for (auto& rp : pc.fetch(calls, true)) {
       if (!rp.instance.empty() && rp.instance == pc.instance()) {
@@ -433,12 +438,12 @@ response fleet_event(std::string_view path, peer_client& pc, response local) {
 response fleet_har(std::string_view query, peer_client& pc, const local_events_fn& local,
                    std::string_view version) {
   fleet_cursor at;
-  if (auto err = start_cursor(query, pc, at)) return with_instance(std::move(*err), pc);
+  std::vector<peer_reply> failed;
+  if (auto err = start_cursor(query, pc, at, failed)) return with_instance(std::move(*err), pc);
   const auto given_limit = query_limit(query, max_har_records, max_har_records);
   if (!given_limit) return with_instance(bad_limit(max_har_records), pc);
   const std::uint64_t limit = *given_limit;
   std::vector<std::string> records;
-  std::vector<peer_reply> failed;
   bool more = true;
   while (more && records.size() < limit) {
     const auto want = static_cast<std::size_t>(

@@ -57,6 +57,9 @@ class peer_client {
   // The peers to ask now ("host:port"), DNS names resolved; the agent itself is left out once
   // it is known to be one of them.
   virtual std::vector<std::string> peers() = 0;
+  // The entries behind which the last peers() found no address ("dns:NAME:PORT" with error
+  // "could not resolve ..."): reported as failed peers, never silently left out.
+  virtual std::vector<peer_reply> unresolved() { return {}; }
   // Runs every call in parallel and returns one reply per call, in the same order, within the
   // peer timeout. With `first_ok`, returns as soon as one answers 200 (the others then say
   // error "not needed").

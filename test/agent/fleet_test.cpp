@@ -252,6 +252,10 @@ TEST_CASE("dns: peers resolve to every address of the name", "[agent][fleet]") {
   bad.peers = {"dns:nothing.invalid:80"};
   agent::curl_peer_client none(bad);
   CHECK(none.peers().empty());
+  const auto why = none.unresolved();
+  REQUIRE(why.size() == 1);
+  CHECK(why[0].peer == "dns:nothing.invalid:80");
+  CHECK(why[0].error.starts_with("could not resolve nothing.invalid: "));
 }
 
 TEST_CASE("an agent that lists itself among its peers skips itself", "[agent][fleet]") {

@@ -112,6 +112,14 @@ class fake_peers final : public api::peer_client {
     }
     return out;
   }
+  std::vector<peer_reply> unresolved() override {
+    if (dns_failure.empty()) return {};
+    peer_reply r;
+    r.peer = dns_failure;
+    r.error = "could not resolve";
+    return {r};
+  }
+  std::string dns_failure;  // a dns: entry without an address
   const std::string& instance() const override { return id; }
   void mark_self(const std::string& peer) override { marked_self.insert(peer); }
 };
@@ -276,6 +284,14 @@ TEST_CASE("fleet_events names failed peers, skips itself, refuses bad cursors", 
   CHECK(t.peers.marked_self == std::set<std::string>{"10.0.0.1:8080"});
   // The failed peer is kept for the next page; the answered sources are done.
   CHECK(v.next.empty());
+
+  // A name without an address is a failed peer too, never silently left out.
+  t.peers.dns_failure = "dns:gone:80";
+  v = read_page(t.get("limit=100").body);
+  CHECK(v.failed == std::vector<std::string>{"10.0.0.9:8080 connection refused",
+                                             "dns:gone:80 could not resolve"});
+  auto one = api::fleet_event("/events/zz", t.peers, api::error_response(404, "x"));
+  CHECK(one.body.find("dns:gone:80") != std::string::npos);
 
   auto garbage = t.get("cursor=not-a-cursor");
   CHECK(garbage.status == 400);
