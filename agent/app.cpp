@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <random>
 #include <stdexcept>
 
 #include "agent/connections.h"
@@ -16,6 +17,14 @@
 namespace agent {
 
 namespace {
+
+// 64 random bits in hex: tells this process from the other replicas (and from itself behind
+// a peer name).
+std::string new_instance_id() {
+  std::random_device rd;
+  const std::uint64_t v = (std::uint64_t{rd()} << 32) | rd();
+  return fmt::format("{:016x}", v);
+}
 
 std::uint64_t minutes_to_ms(double minutes) {
   return static_cast<std::uint64_t>(std::llround(minutes * 60'000.0));
@@ -121,6 +130,16 @@ app::app(const config& cfg)
   ro.ingest = [this](std::vector<correlate::event>& evs) { return ingest(evs); };
   ro.ready = [this] { return not_ready(); };
   ro.histograms = [this] { return histograms(); };
+  ro.instance = new_instance_id();
+  if (!cfg.peers.empty()) {
+    peer_options po;
+    po.peers = cfg.peers;
+    po.timeout_s = cfg.peer_timeout;
+    po.token = cfg.peer_token.empty() ? cfg.api_token : cfg.peer_token;
+    po.instance = ro.instance;
+    peers_ = std::make_shared<curl_peer_client>(std::move(po));
+    ro.peers = peers_;
+  }
   router_ = std::make_unique<api::router>(
       *store_, [this] { return metrics(); }, HEP_VERSION, std::move(ro));
 
@@ -588,6 +607,16 @@ std::vector<api::metric_group> app::metrics() const {
                        {"pending", p.pending, true},
                        {"pending_bytes", p.pending_bytes, true},
                        {"healthy", p.healthy ? 1u : 0u, true}}});
+  }
+
+  if (peers_) {
+    const auto p = peers_->stats();
+    groups.push_back({"peers",
+                      {{"fetches", p.fetches},
+                       {"requests", p.requests},
+                       {"failures", p.failures},
+                       {"timeouts", p.timeouts},
+                       {"self", p.self, true}}});
   }
 
   const auto& h = http_stats_;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "agent/config.h"
+#include "agent/peer_client.h"
 #include "api/event_stream.h"
 #include "api/router.h"
 #include "correlate/correlator.h"
@@ -217,6 +218,7 @@ class app {
   // After the members its thread uses, so that it is destroyed (and joined) before them.
   std::unique_ptr<storage::kafka_pairing> pairing_;
   correlate::correlator correlator_;
+  std::shared_ptr<curl_peer_client> peers_;  // --peers: the fleet read's client
   std::unique_ptr<api::router> router_;
   std::vector<correlate::exchange> scratch_;
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "agent/config.h"
+#include "agent/peer_client.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -206,6 +207,21 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
       ->envname("STATS_MAX_RECORDS")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}))
       ->capture_default_str();
+  app.add_option("--peers", cfg.peers,
+                 "Other replicas' API addresses (HOST:PORT or dns:NAME:PORT, every A/AAAA "
+                 "record of NAME: a headless Service), comma-separated: GET /events, "
+                 "/events/{id} and /events.har then answer for the fleet")
+      ->envname("PEERS")
+      ->delimiter(',');
+  app.add_option("--peer-timeout", cfg.peer_timeout,
+                 "Seconds a peer has to answer one fleet request (then it is named in "
+                 "peers_failed)")
+      ->envname("PEER_TIMEOUT")
+      ->check(CLI::Range(0.05, 600.0))
+      ->capture_default_str();
+  app.add_option("--peer-token", cfg.peer_token,
+                 "Bearer token sent to peers (default: --api-token)")
+      ->envname("PEER_TOKEN");
   app.add_option("--http-request-timeout", cfg.http_request_timeout,
                  "Seconds a client has to send a whole request (408 past it)")
       ->envname("HTTP_REQUEST_TIMEOUT")
@@ -355,6 +371,8 @@ std::variant<config, exit_now> parse_config(int argc, char** argv) {
     cfg.spop_listen = parse_listen_address(spop);
     cfg.http_listen = parse_listen_address(http);
     if (!probe.empty()) cfg.probe_listen = parse_listen_address(probe);
+    std::erase_if(cfg.peers, [](const std::string& p) { return p.empty(); });
+    for (const auto& p : cfg.peers) check_peer_entry(p);
     cfg.log_level = *log::parse_level(level);
   } catch (const CLI::CallForHelp&) {
     std::fputs(app.help().c_str(), stdout);

@@ -69,6 +69,11 @@ struct config {
   double http_first_byte_timeout = 5;  // seconds a new connection may stay silent
   double http_idle_timeout = 60;       // seconds between keep-alive requests (and write stalls)
   std::uint64_t stats_max_records = 1'000'000;  // records one GET /events/stats reads at most
+  // Fleet read (api/fleet.h): the other replicas' API addresses, "host:port" or
+  // "dns:NAME:PORT" (every A/AAAA record; a headless Service). Empty: this agent only.
+  std::vector<std::string> peers;
+  double peer_timeout = 2;  // seconds a peer has to answer one fleet request
+  std::string peer_token;   // bearer token sent to peers; empty: api_token
   // A second, probe-only HTTP listener (/healthz, /readyz, /status, /metrics) with a table of
   // its own: floods of the API port cannot starve Kubernetes' probes. Off when port is 0 and
   // host empty.

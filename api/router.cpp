@@ -97,20 +97,26 @@ struct events_params {
   std::uint64_t limit = 0;  // 0: not given
   std::optional<std::uint64_t> before;
   storage::filter filter;
+  bool local = false;  // scope=local
 };
 
 // Parses the query of /events (max_limit) or /events.har (max_har_limit). On a bad value,
 // returns the 400 to send.
 std::optional<response> parse_events_params(std::string_view query, std::uint64_t limit_max,
                                             events_params& p) {
-  std::array<bool, 11> seen{};
+  std::array<bool, 12> seen{};
   auto first = [&](std::size_t k) {
     if (seen[k]) return false;
     seen[k] = true;
     return true;
   };
   for (const auto& [name, value] : parse_query(query)) {
-    if (name == "limit" && first(0)) {
+    if (name == "scope" && first(11)) {
+      if (value != "local" && value != "fleet") {
+        return error_response(400, "invalid scope: expected local or fleet");
+      }
+      p.local = value == "local";
+    } else if (name == "limit" && first(0)) {
       const auto n = parse_count(value, 1, limit_max);
       if (!n) {
         return error_response(
@@ -244,6 +250,17 @@ response events_page(const storage::store& store, const request& rq) {
     body += '"';
   } else {
     body += "null";
+  }
+  if (p.local) {
+    // A fleet read resumes this agent after any record of the page (api/fleet.h).
+    body += ",\"cursors\":[";
+    for (std::size_t i = 0; i < page.keys.size(); ++i) {
+      if (i > 0) body += ',';
+      body += '"';
+      body += encode_cursor(page.keys[i]);
+      body += '"';
+    }
+    body += ']';
   }
   body += '}';
   return json_ok(std::move(body));
@@ -445,11 +462,15 @@ std::string storage_problem(const storage::store& store) {
 
 // "status" is "ok", or "degraded" with a "reason" when `problem` is set.
 response status_page(const std::vector<metric_group>& groups, std::string_view version,
-                     std::string_view problem) {
+                     std::string_view problem, std::string_view instance) {
   std::string body = problem.empty() ? "{\"status\":\"ok\"" : "{\"status\":\"degraded\",\"reason\":";
   if (!problem.empty()) append_json_string(problem, body);
   body += ",\"version\":";
   append_json_string(version, body);
+  if (!instance.empty()) {
+    body += ",\"instance\":";
+    append_json_string(instance, body);
+  }
   auto it = std::back_inserter(body);
   fmt::format_to(it, ",\"uptimeSeconds\":{},\"pendingEvents\":{}",
                  find_metric(groups, "process", "uptime_seconds"),
@@ -467,6 +488,35 @@ response status_page(const std::vector<metric_group>& groups, std::string_view v
   }
   body += '}';
   return json_ok(std::move(body));
+}
+
+// GET /events, /events.har and /events/{id} for the fleet (api/fleet.h).
+response fleet_route(route rt, const request& r, const storage::store& store, peer_client& peers,
+                     std::string_view version) {
+  // The fleet calls ask with scope=local themselves; any other scope than these is a 400.
+  for (const auto& [name, value] : parse_query(r.query)) {
+    if (name != "scope") continue;
+    if (value != "fleet") return error_response(400, "invalid scope: expected local or fleet");
+    break;
+  }
+  auto local = [&store](std::string_view query) {
+    request lr;
+    lr.method = "GET";
+    lr.path = std::string(events_path);
+    lr.query = std::string(query);
+    return events_page(store, lr);
+  };
+  if (rt == route::events) return fleet_events(r.query, peers, local);
+  if (rt == route::events_har) return fleet_har(r.query, peers, local, version);
+  return fleet_event(r.path, peers, one_event(store, r.path));
+}
+
+// True when the query asks for this agent's data only (its first scope is "local").
+bool scope_local(std::string_view query) {
+  for (const auto& [name, value] : parse_query(query)) {
+    if (name == "scope") return value == "local";
+  }
+  return false;
 }
 
 }  // namespace
@@ -674,7 +724,7 @@ response router::handle(const request& r) const {
     }
     case route::status:
       return status_page(status_ ? status_() : std::vector<metric_group>{}, version_,
-                         storage_problem(store_));
+                         storage_problem(store_), opts_.instance);
     case route::metrics: {
       response resp;
       resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -695,10 +745,15 @@ response router::handle(const request& r) const {
     case route::events_stats:
       // Runs on the thread pool: nothing may escape into the libuv callback (STYLE.md §5).
       try {
-        if (rt == route::events) return events_page(store_, r);
         if (rt == route::events_stats) return events_stats(store_, r, opts_.stats_max_records);
-        if (rt == route::events_har) return events_har(store_, r, version_);
-        return one_event(store_, r.path);
+        if (opts_.peers && !scope_local(r.query)) {
+          return fleet_route(rt, r, store_, *opts_.peers, version_);
+        }
+        auto resp = rt == route::events       ? events_page(store_, r)
+                    : rt == route::events_har ? events_har(store_, r, version_)
+                                              : one_event(store_, r.path);
+        if (!opts_.instance.empty()) resp.headers.emplace_back("X-HEP-Instance", opts_.instance);
+        return resp;
       } catch (const std::exception&) {
         return error_response(500, "storage read failed");
       }

@@ -21,6 +21,11 @@
 //       next cursor goes in an "X-Next-Cursor" header (absent at the end).
 //       400 {"error":"invalid limit: expected an integer from 1 to 1000"}, "invalid cursor",
 //           "invalid since: expected an RFC 3339 date-time", "invalid status: ...", ...
+//       scope=local: this agent's records only, even with peers, plus "cursors":[...] (one
+//       per record: the cursor continuing right after it). With --peers and no scope=local,
+//       the fleet answers (api/fleet.h): "next" is then a fleet cursor, and "peers",
+//       "partial" and "peers_failed" say who answered. 400 "invalid scope: expected local or
+//       fleet".
 //   GET /events.har?<same parameters>
 //       200 application/json, chunked: a HAR 1.2 log (api/har.h) of every matching record,
 //       newest first; `limit` (1..1000000) caps it, absent means all.
@@ -41,6 +46,11 @@
 //   GET /events/{id}  (the segment is percent-decoded, '+' stays '+'; "/events/stream" is the
 //       route above: an exchange with that id is GET /events/%73tream)
 //       200 <the newest stored record with that id> | 404 {"error":"exchange not found"}
+//       With peers (and no scope=local): a local miss asks every peer, first 200 wins; the
+//       404 then adds "partial":true and "peers_failed" when a peer did not answer.
+//       GET /events.har with peers: the fleet's records in one HAR log (not streamed), with
+//       "X-HEP-Partial: peers failed: ..." and log.comment when a peer did not answer.
+//       With router_options::instance, the /events routes answer an X-HEP-Instance header.
 //       400 {"error":"invalid percent-encoding in exchange id"}
 //   POST /http-events  (api/ingest.h has the format)
 //       202 {"accepted":N}
@@ -79,6 +89,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/fleet.h"
 #include "api/http.h"
 #include "api/ingest.h"
 #include "api/metrics.h"
@@ -104,6 +115,12 @@ struct router_options {
   // GET /events/stats reads at most this many records (newest first), then answers with
   // "partial": true.
   std::uint64_t stats_max_records = 1'000'000;
+  // This agent's instance id: "instance" in /status and the X-HEP-Instance header of the
+  // /events routes (empty: neither).
+  std::string instance;
+  // The other replicas (--peers): when set, GET /events, /events/{id} and /events.har answer
+  // for the fleet (api/fleet.h) unless asked with scope=local. Absent: this agent only.
+  std::shared_ptr<peer_client> peers;
 };
 
 class router {

@@ -821,6 +821,7 @@ query_result store::query(const storage::query& q) const {
         const std::string_view line(buf.data() + at, run[k].length);
         if (q.match && !q.match(line, buf.size() - at)) continue;
         r.records.emplace_back(line);
+        r.keys.push_back(seg.key(lo + k));
         last_segment = si;
         last_line = lo + k;
         if (r.records.size() == q.limit) break;

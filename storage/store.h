@@ -100,6 +100,9 @@ struct query {
 
 struct query_result {
   std::vector<std::string> records;       // JSON objects, no trailing newline, newest first
+  // keys[i] is the cursor that continues right after records[i] (GET /events?scope=local
+  // hands them to a fleet read, api/fleet.h).
+  std::vector<std::uint64_t> keys;
   // Cursor for the following page (key of the last record returned), absent when nothing
   // older is left to look at. With `match`, a page may hold fewer than `limit` records only
   // when it is the last one.

@@ -24,6 +24,9 @@ Scenarios:
   broker  broker 1 goes down a third of the way through (its partitions' leadership and the
           group coordinator move to broker 2, as a real cluster would elect) and comes back at
           two thirds. Checks as steady, duplicates allowed as in kill.
+Every scenario also pages the fleet read (GET /events?limit=1000 with the cursor) on one agent,
+whose --peers are all the others: it must return every stored record (copies included)
+exactly once, and name as failed only the agents that are down.
 Bounded: 240 s in all; every process started is stopped. Exit status 0 when every check passed.
 """
 import argparse
@@ -112,6 +115,7 @@ class Agent:
         self.dir = "%s/agent%d" % (work, n)
         os.makedirs(self.dir, exist_ok=True)
         self.spop, self.http = free_port(), free_port()
+        self.peers = []  # the other agents' API ports (--peers): the fleet read
         self.p = None
         self.starts = 0
 
@@ -122,6 +126,7 @@ class Agent:
                 "--pairing", "kafka", "--pairing-group", GROUP, "--pairing-topic", TOPIC,
                 "--kafka-brokers", self.bootstraps, "--no-kafka-exchanges",
                 "--fsync-interval", "0.2", "--log-level", "info",
+                "--peers", ",".join("127.0.0.1:%d" % p for p in self.peers),
                 # Quick failure detection on loopback: a killed agent's partitions move after
                 # 6 s instead of 10.
                 "--kafka-option", "session.timeout.ms=6000",
@@ -271,6 +276,33 @@ def spoe_errors(haproxy_log):
     return bad
 
 
+def fleet_read(agent):
+    """Pages GET /events on `agent` (which has every other agent in --peers) with the cursor
+    until the end; returns the ids in order and the peers named failed on any page."""
+    ids, failed, cursor, prev_time, steps_back = [], set(), None, None, 0
+    while True:
+        url = "http://127.0.0.1:%d/events?limit=1000" % agent.http
+        if cursor:
+            url += "&cursor=" + cursor
+        page = get_json(url, timeout=30)
+        for e in page["events"]:
+            ids.append(e["id"])
+            t = (e.get("request") or e.get("response"))["time"]
+            # Sources are merged by time; each keeps its own storage order (as /events does),
+            # in which a pair stored late may step back by its pairing delay.
+            if prev_time is not None and t > prev_time:
+                steps_back += 1
+            prev_time = t
+        failed.update(f["peer"] for f in page["peers_failed"])
+        if page["partial"] != bool(page["peers_failed"]):
+            fail("fleet read: partial is %s with peers_failed %s"
+                 % (page["partial"], page["peers_failed"]))
+        cursor = page["next"]
+        if not cursor:
+            log("fleet read: %d records, %d a little newer than the one before" % (len(ids), steps_back))
+            return ids, sorted(failed)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("agent")
@@ -286,6 +318,8 @@ def main():
     procs = []
     mock = Mock(args.mock, work)
     agents = [Agent(args.agent, work, n, mock.bootstraps) for n in (1, 2, 3, 4)]
+    for a in agents:
+        a.peers = [b.http for b in agents if b is not a]
     ok = False
     try:
         for a in agents[:3]:
@@ -403,6 +437,7 @@ def main():
         time.sleep(1.0)  # the last fsync interval
         statuses = {a.n: a.status() for a in up}
         waiting = sum(s["pairing"]["pending"] for s in statuses.values())
+        fleet_ids, fleet_failed = fleet_read(up[0])
         for a in up:
             a.stop()
         hap.send_signal(signal.SIGUSR1)
@@ -452,6 +487,22 @@ def main():
                     wrong += 1
         total = len(handed)
         share = exactly_once / total if total else 0
+        # The fleet read from ONE agent returns every stored record (copies included) once.
+        on_disk = {u: len(v) for u, v in stored.items()}
+        from_fleet = {}
+        for u in fleet_ids:
+            from_fleet[u] = from_fleet.get(u, 0) + 1
+        down = sorted("127.0.0.1:%d" % a.http for a in agents if a not in up)
+        log("fleet /events from agent %d: %d records in pages of 1000, peers failed %s" % (
+            up[0].n, len(fleet_ids), fleet_failed))
+        if sorted(fleet_failed) != down:
+            fail("fleet read: peers failed %s, want only the agents that were down %s"
+                 % (fleet_failed, down))
+        if from_fleet != on_disk:
+            diff = [u for u in set(on_disk) | set(from_fleet)
+                    if on_disk.get(u, 0) != from_fleet.get(u, 0)]
+            fail("fleet read: %d ids differ from the stored records, e.g. %s"
+                 % (len(diff), [(u, on_disk.get(u, 0), from_fleet.get(u, 0)) for u in diff[:5]]))
         pairing = {n: {k: s["pairing"][k] for k in ("produced", "consumed", "paired", "expired", "commits", "commit_errors", "requeued",
                                                     "handed_over", "rebalances", "dropped",
                                                     "failed", "bad_records")}

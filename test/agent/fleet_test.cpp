@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The fleet read between real agents on 127.0.0.1: each stores its own exchanges (POST
+// /http-events), one of them is asked with --peers and answers for all.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <algorithm>
+#include <ctime>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/peer_client.h"
+#include "test/agent/http_client.h"
+#include "test/agent/parse_args.h"
+
+namespace {
+
+using http_test::poll_until;
+using http_test::request;
+using http_test::running_agent;
+
+// Stores `n` exchanges "<prefix>-<k>" on the agent at `port`, the k-th at base + 3k + offset
+// seconds (so that three agents interleave), and waits until they are readable.
+void store_exchanges(std::uint16_t port, const std::string& prefix, int n, int offset) {
+  const std::int64_t base = std::time(nullptr) - 3600;
+  std::string batch = "[";
+  for (int k = 0; k < n; ++k) {
+    const auto ts = std::to_string(base + 3 * k + offset);
+    const auto id = prefix + "-" + std::to_string(k);
+    if (k > 0) batch += ',';
+    batch += R"({"type":"request","timestamp":)" + ts + R"(,"data":{"id":")" + id +
+             R"(","method":"GET","path":"/)" + prefix + R"(","headers":{"host":"h"}}},)" +
+             R"({"type":"response","timestamp":)" + ts + R"(,"data":{"id":")" + id +
+             R"(","status":200,"headers":{}}})";
+  }
+  batch += ']';
+  const auto r = request(port, "POST", "/http-events", "Content-Type: application/json\r\n", batch);
+  REQUIRE(r.status == 202);
+  REQUIRE(poll_until(port, "/events?scope=local&id=" + prefix + "-" + std::to_string(n - 1),
+                     prefix + "-" + std::to_string(n - 1))
+              .status == 200);
+}
+
+struct page {
+  std::vector<std::string> ids;
+  std::string next;
+  std::int64_t peers = 0;
+  bool partial = false;
+  std::set<std::string> failed;  // "peer error"
+};
+
+page read_page(const std::string& body) {
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  REQUIRE(p.parse(body).get(doc) == simdjson::SUCCESS);
+  page out;
+  for (auto e : doc["events"].get_array()) out.ids.emplace_back(std::string_view(e["id"]));
+  if (!doc["next"].is_null()) out.next = std::string(std::string_view(doc["next"]));
+  // A scope=local answer has none of the fleet fields.
+  if (doc["peers"].get(out.peers) != simdjson::SUCCESS) return out;
+  out.partial = doc["partial"].get_bool();
+  for (auto f : doc["peers_failed"].get_array()) {
+    out.failed.insert(std::string(std::string_view(f["peer"])) + " " +
+                      std::string(std::string_view(f["error"])));
+  }
+  return out;
+}
+
+std::string addr(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+
+// A TCP port on 127.0.0.1 that listens (the kernel completes handshakes) and never answers.
+struct silent_listener {
+  int fd = -1;
+  std::uint16_t port = 0;
+  silent_listener() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 16) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port = ntohs(a.sin_port);
+  }
+  ~silent_listener() { ::close(fd); }
+};
+
+// A port nothing listens on: bound once, then closed.
+std::uint16_t closed_port() {
+  silent_listener l;
+  return l.port;
+}
+
+}  // namespace
+
+TEST_CASE("fleet GET /events on one agent returns every agent's exchanges newest first",
+          "[agent][fleet]") {
+  running_agent b, c;
+  store_exchanges(b.port(), "b", 5, 1);
+  store_exchanges(c.port(), "c", 5, 2);
+  std::uint16_t a_port = 0;
+  running_agent a([&](agent::config& cfg) {
+    cfg.peers = {addr(b.port()), addr(c.port())};
+    cfg.peer_timeout = 2;
+  });
+  store_exchanges(a.port(), "a", 5, 0);
+  a_port = a.port();
+
+  // The full answer: 15 exchanges, interleaved by time, newest first.
+  auto all = request(a_port, "GET", "/events?limit=100");
+  REQUIRE(all.status == 200);
+  CHECK(all.head.find("X-HEP-Instance: ") != std::string::npos);
+  auto v = read_page(all.body);
+  CHECK(v.peers == 2);
+  CHECK_FALSE(v.partial);
+  CHECK(v.failed.empty());
+  CHECK(v.next.empty());
+  REQUIRE(v.ids.size() == 15);
+  for (int k = 4, i = 0; k >= 0; --k) {
+    for (const char* p : {"c", "b", "a"}) {
+      CHECK(v.ids[static_cast<std::size_t>(i++)] == p + std::string("-") + std::to_string(k));
+    }
+  }
+
+  // Paging with the cursor visits each exactly once, in the same order.
+  std::vector<std::string> paged;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto r = request(a_port, "GET", "/events?limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    REQUIRE(r.status == 200);
+    auto pg = read_page(r.body);
+    CHECK(pg.ids.size() <= 4);
+    paged.insert(paged.end(), pg.ids.begin(), pg.ids.end());
+    cursor = pg.next;
+    REQUIRE(++pages < 10);
+  } while (!cursor.empty());
+  CHECK(paged == v.ids);
+
+  // scope=local: A's own only; a garbage cursor is a 400 that names it.
+  auto local = read_page(request(a_port, "GET", "/events?scope=local").body);
+  CHECK(local.ids.size() == 5);
+  auto bad = request(a_port, "GET", "/events?cursor=garbage");
+  CHECK(bad.status == 400);
+  CHECK(bad.body == R"({"error":"invalid cursor"})");
+
+  // HAR: every exchange, not partial.
+  auto har = request(a_port, "GET", "/events.har");
+  REQUIRE(har.status == 200);
+  CHECK(har.head.find("X-HEP-Partial") == std::string::npos);
+  simdjson::dom::parser p;
+  CHECK(p.parse(har.body)["log"]["entries"].get_array().size() == 15);
+}
+
+TEST_CASE("fleet GET /events/{id} finds an exchange stored on another agent", "[agent][fleet]") {
+  running_agent b, c;
+  store_exchanges(c.port(), "c", 2, 0);
+  running_agent a([&](agent::config& cfg) { cfg.peers = {addr(b.port()), addr(c.port())}; });
+  auto hit = request(a.port(), "GET", "/events/c-1");
+  REQUIRE(hit.status == 200);
+  CHECK(hit.body.find("\"id\":\"c-1\"") != std::string::npos);
+  auto miss = request(a.port(), "GET", "/events/nowhere");
+  CHECK(miss.status == 404);
+  CHECK(miss.body == R"({"error":"exchange not found"})");
+  // Asked with scope=local, C's peer A does not fan out.
+  CHECK(request(a.port(), "GET", "/events/c-1?scope=local").status == 404);
+}
+
+TEST_CASE("fleet read with a down peer and a silent peer names both within the timeout",
+          "[agent][fleet]") {
+  running_agent good;
+  store_exchanges(good.port(), "g", 3, 1);
+  silent_listener silent;
+  const auto down = closed_port();
+  running_agent a([&](agent::config& cfg) {
+    cfg.peers = {addr(good.port()), addr(down), addr(silent.port)};
+    cfg.peer_timeout = 1;
+  });
+  store_exchanges(a.port(), "a", 3, 0);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = request(a.port(), "GET", "/events");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took < std::chrono::seconds(2));  // --peer-timeout + 1 s
+  REQUIRE(r.status == 200);
+  auto v = read_page(r.body);
+  CHECK(v.partial);
+  CHECK(v.peers == 1);
+  CHECK(v.ids.size() == 6);
+  CHECK(v.failed == std::set<std::string>{addr(down) + " connection refused",
+                                          addr(silent.port) + " timeout after 1s"});
+
+  CHECK(http_test::status_number(a.port(), "peers", "failures") == 2);
+  CHECK(http_test::status_number(a.port(), "peers", "timeouts") == 1);
+  CHECK(http_test::status_number(a.port(), "peers", "requests") == 3);
+
+  auto one = request(a.port(), "GET", "/events/missing");
+  CHECK(one.status == 404);
+  CHECK(one.body.find("\"partial\":true") != std::string::npos);
+  CHECK(one.body.find(addr(silent.port)) != std::string::npos);
+
+  auto har = request(a.port(), "GET", "/events.har");
+  REQUIRE(har.status == 200);
+  CHECK(har.head.find("X-HEP-Partial: peers failed: ") != std::string::npos);
+  simdjson::dom::parser p;
+  auto log = p.parse(har.body)["log"];
+  CHECK(log["entries"].get_array().size() == 6);
+  CHECK(std::string_view(log["comment"]).find(addr(down)) != std::string_view::npos);
+}
+
+TEST_CASE("the peers flags parse (--peers, --peer-timeout, --peer-token), bad entries exit 2", "[agent][fleet]") {
+  auto r = agent_test::parse_args({"--peers", "10.0.0.2:8080,dns:hep-peers.ns.svc:8080,[::1]:9",
+                                   "--peer-timeout", "0.5", "--peer-token", "t"});
+  REQUIRE(std::holds_alternative<agent::config>(r));
+  const auto& cfg = std::get<agent::config>(r);
+  CHECK(cfg.peers == std::vector<std::string>{"10.0.0.2:8080", "dns:hep-peers.ns.svc:8080",
+                                              "[::1]:9"});
+  CHECK(cfg.peer_timeout == 0.5);
+  CHECK(cfg.peer_token == "t");
+  auto defaults = agent_test::parse_args({});
+  REQUIRE(std::holds_alternative<agent::config>(defaults));
+  CHECK(std::get<agent::config>(defaults).peers.empty());
+  CHECK(std::get<agent::config>(defaults).peer_timeout == 2);
+  for (const char* bad : {"nohost", "host:", "host:0", "host:70000", "dns:name", ":80",
+                          "http://host:80", "host:80/events"}) {
+    INFO(bad);
+    auto e = agent_test::parse_args({"--peers", bad});
+    REQUIRE(std::holds_alternative<agent::exit_now>(e));
+    CHECK(std::get<agent::exit_now>(e).code == 2);
+  }
+}
+
+TEST_CASE("dns: peers resolve to every address of the name", "[agent][fleet]") {
+  agent::peer_options o;
+  o.peers = {"dns:localhost:8080", "10.0.0.2:81", "10.0.0.2:81"};
+  o.instance = "x";
+  agent::curl_peer_client pc(o);
+  const auto peers = pc.peers();
+  CHECK(std::count(peers.begin(), peers.end(), "127.0.0.1:8080") == 1);
+  CHECK(std::count(peers.begin(), peers.end(), "10.0.0.2:81") == 1);
+  pc.mark_self("127.0.0.1:8080");
+  const auto after = pc.peers();
+  CHECK(std::count(after.begin(), after.end(), "127.0.0.1:8080") == 0);
+  agent::peer_options bad;
+  bad.peers = {"dns:nothing.invalid:80"};
+  agent::curl_peer_client none(bad);
+  CHECK(none.peers().empty());
+  const auto why = none.unresolved();
+  REQUIRE(why.size() == 1);
+  CHECK(why[0].peer == "dns:nothing.invalid:80");
+  CHECK(why[0].error.starts_with("could not resolve nothing.invalid: "));
+}
+
+TEST_CASE("an agent that lists itself among its peers skips itself", "[agent][fleet]") {
+  running_agent b;
+  store_exchanges(b.port(), "b", 2, 1);
+  const auto self_port = closed_port();
+  running_agent a([&](agent::config& cfg) {
+    cfg.http_listen = {"127.0.0.1", self_port};
+    cfg.peers = {addr(self_port), addr(b.port())};
+  });
+  store_exchanges(a.port(), "a", 2, 0);
+  for (int round = 0; round < 2; ++round) {
+    auto v = read_page(request(a.port(), "GET", "/events").body);
+    CHECK(v.ids == std::vector<std::string>{"b-1", "a-1", "b-0", "a-0"});
+    CHECK(v.peers == 1);
+    CHECK_FALSE(v.partial);
+  }
+  // /status says which instance answered; the /events header is the same id.
+  simdjson::dom::parser p;
+  const std::string instance(
+      std::string_view(p.parse(request(a.port(), "GET", "/status").body)["instance"]));
+  CHECK(instance.size() == 16);
+  CHECK(request(a.port(), "GET", "/events").head.find("X-HEP-Instance: " + instance) !=
+        std::string::npos);
+}
