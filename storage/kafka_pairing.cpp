@@ -85,6 +85,9 @@ struct kafka_pairing::impl {
     // delivered, and those whose copy could not be produced yet: the commit stays before them.
     std::map<std::int64_t, int> requeue_unacked;
     std::vector<correlate::correlator::taken> requeue_retry;
+    // Requeued copies waiting here, by offset: when they came back (their arrival time is the
+    // first copy's). A copy is sent again only requeue_after after that, not at every commit.
+    std::map<std::int64_t, std::int64_t> requeued_at;
   };
   // A requeued half in flight: its delivery report says where it stands.
   struct requeue_ticket {
@@ -354,6 +357,7 @@ void kafka_pairing::impl::consume(rd_kafka_message_t* m) {
   s.last_arrival_us = std::max(s.last_arrival_us, ts_us);
   std::int64_t arrived = s.last_arrival_us;
   // A requeued half keeps the age it had: its TTL runs from when it was first produced.
+  bool requeued_copy = false;
   rd_kafka_headers_t* hdrs = nullptr;
   const void* v = nullptr;
   std::size_t n = 0;
@@ -361,11 +365,19 @@ void kafka_pairing::impl::consume(rd_kafka_message_t* m) {
       rd_kafka_header_get_last(hdrs, arrived_header, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     std::int64_t first = 0;
     const auto* b = static_cast<const char*>(v);
-    if (std::from_chars(b, b + n, first).ec == std::errc{} && first <= arrived) arrived = first;
+    if (std::from_chars(b, b + n, first).ec == std::errc{} && first <= arrived) {
+      arrived = first;
+      requeued_copy = true;
+    }
   }
   const auto paired = s.pairing.stats().paired;
   s.pairing.add(std::move(*r.event), arrived, out_, m->offset);
-  if (s.pairing.stats().paired != paired) s.pairs.emplace_back(s.pairing.last_pair_tag(), m->offset);
+  if (s.pairing.stats().paired != paired) {
+    s.pairs.emplace_back(s.pairing.last_pair_tag(), m->offset);
+    s.requeued_at.erase(s.pairing.last_pair_tag());
+  } else if (requeued_copy) {
+    s.requeued_at.emplace(m->offset, wall_us());
+  }
 }
 
 std::int64_t kafka_pairing::impl::safe_offset(partition& s) {
@@ -383,6 +395,8 @@ std::int64_t kafka_pairing::impl::safe_offset(partition& s) {
     safe = lowest;
   }
   while (!s.pairs.empty() && s.pairs.front().second < safe) s.pairs.pop_front();
+  // Every half still waiting lies at or after the commit point.
+  s.requeued_at.erase(s.requeued_at.begin(), s.requeued_at.lower_bound(safe));
   return safe;
 }
 
@@ -434,7 +448,16 @@ void kafka_pairing::impl::requeue(std::int32_t p, partition& s) {
                                       cfg_.requeue_after)
                                       .count();
   correlate::correlator::taken t;
-  while (s.requeue_retry.empty() && s.pairing.take_oldest(before, t)) {
+  while (s.requeue_retry.empty()) {
+    // Only when it holds the commit back by enough to matter: an idle partition keeps its
+    // stragglers where they are (a new owner would read a few records again, no more).
+    const auto oldest = s.pairing.oldest_tag();
+    if (!oldest || s.next - *oldest < cfg_.requeue_min_records) break;
+    if (auto it = s.requeued_at.find(*oldest); it != s.requeued_at.end()) {
+      if (it->second > before) break;  // back from the topic not long ago
+      s.requeued_at.erase(it);
+    }
+    if (!s.pairing.take_oldest(before, t)) break;
     if (!produce_requeue(p, s, std::move(t))) s.requeue_retry.push_back(std::move(t));
   }
 }

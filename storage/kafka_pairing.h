@@ -51,10 +51,12 @@ struct pairing_config {
   std::size_t queue_capacity = 100000;         // halves from submit() to delivery report
   std::uint64_t queue_bytes = 256ull << 20;    // their encoded bytes (0: no bound)
   std::chrono::milliseconds commit_interval{1000};
-  // A half that has waited this long for its partner is produced again at the back of its
-  // partition (its age kept), so that one straggler does not hold the committed offset, and
-  // what a new owner reads again, for up to the TTL. 0: never.
+  // A half that has waited this long for its partner, with requeue_min_records records of its
+  // partition after it, is produced again at the back of the partition (its age kept), so that one
+  // straggler does not hold the committed offset, and what a new owner reads again, for up to
+  // the TTL. A copy is sent again at most once per this interval. 0: never.
   std::chrono::milliseconds requeue_after{10000};
+  std::int64_t requeue_min_records = 1000;
   std::chrono::milliseconds expiry_interval{1000};
   std::chrono::milliseconds close_timeout{5000};  // close(): longest wait for deliveries
 };

@@ -310,6 +310,7 @@ TEST_CASE("a half that waits long is requeued and the commit moves past it, its 
   c.commit_interval = 100ms;
   c.expiry_interval = 50ms;
   c.requeue_after = 300ms;
+  c.requeue_min_records = 1;
   c.correlator.ttl_us = 60'000'000;
   std::mutex mu;
   std::vector<correlate::exchange> out;
@@ -357,6 +358,7 @@ TEST_CASE("a requeued half keeps its age: it expires a TTL after it first arrive
   c.commit_interval = 100ms;
   c.expiry_interval = 50ms;
   c.requeue_after = 200ms;
+  c.requeue_min_records = 0;
   c.correlator.ttl_us = 1'500'000;
   std::atomic<int> incomplete{0};
   storage::kafka_pairing a(
