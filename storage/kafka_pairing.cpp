@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "storage/half_codec.h"
@@ -102,6 +103,10 @@ struct kafka_pairing::impl {
 
   void start();
   bool submit(const correlate::event& e);
+  // One record to the halves topic (copied); `arrived` adds the requeue header, a partition
+  // >= 0 fixes the partition. False when librdkafka refuses it (queue full, fatal error).
+  bool produce(std::string_view key, std::string_view value, void* opaque,
+               std::string_view arrived = {}, std::int32_t to_partition = -1);
   void run();
   void consume(rd_kafka_message_t* m);
   void flush_out() {
@@ -255,6 +260,34 @@ void kafka_pairing::impl::start() {
   thread_ = std::thread([this] { run(); });
 }
 
+bool kafka_pairing::impl::produce(std::string_view key, std::string_view value, void* opaque,
+                                  std::string_view arrived, std::int32_t to_partition) {
+  rd_kafka_vu_t vu[7];
+  std::size_t n = 0;
+  vu[n].vtype = RD_KAFKA_VTYPE_RKT;
+  vu[n++].u.rkt = prod_topic_;
+  vu[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  vu[n++].u.i = RD_KAFKA_MSG_F_COPY;
+  vu[n].vtype = RD_KAFKA_VTYPE_VALUE;
+  vu[n++].u.mem = {const_cast<char*>(value.data()), value.size()};
+  vu[n].vtype = RD_KAFKA_VTYPE_KEY;
+  vu[n++].u.mem = {const_cast<char*>(key.data()), key.size()};
+  vu[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
+  vu[n++].u.ptr = opaque;
+  if (!arrived.empty()) {
+    vu[n].vtype = RD_KAFKA_VTYPE_HEADER;
+    vu[n++].u.header = {arrived_header, arrived.data(), static_cast<ssize_t>(arrived.size())};
+  }
+  if (to_partition >= 0) {
+    vu[n].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vu[n++].u.i32 = to_partition;
+  }
+  rd_kafka_error_t* err = rd_kafka_produceva(prod_, vu, n);
+  if (err == nullptr) return true;
+  rd_kafka_error_destroy(err);
+  return false;
+}
+
 bool kafka_pairing::impl::submit(const correlate::event& e) {
   if (closing_.load(std::memory_order_relaxed)) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -272,20 +305,8 @@ bool kafka_pairing::impl::submit(const correlate::event& e) {
   }
   in_flight_.fetch_add(1, std::memory_order_relaxed);
   queue_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-  rd_kafka_vu_t vu[5];
-  vu[0].vtype = RD_KAFKA_VTYPE_RKT;
-  vu[0].u.rkt = prod_topic_;
-  vu[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-  vu[1].u.i = RD_KAFKA_MSG_F_COPY;
-  vu[2].vtype = RD_KAFKA_VTYPE_VALUE;
-  vu[2].u.mem = {buf_.data(), buf_.size()};
-  vu[3].vtype = RD_KAFKA_VTYPE_KEY;
-  vu[3].u.mem = {const_cast<char*>(e.id.data()), e.id.size()};
-  vu[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
   // Odd: a half of ours, carrying its bytes; even: a requeue_ticket (see on_delivery).
-  vu[4].u.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(bytes << 1 | 1));
-  if (rd_kafka_error_t* err = rd_kafka_produceva(prod_, vu, std::size(vu)); err != nullptr) {
-    rd_kafka_error_destroy(err);
+  if (!produce(e.id, buf_, reinterpret_cast<void*>(static_cast<std::uintptr_t>(bytes << 1 | 1)))) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     queue_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
     dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -408,24 +429,8 @@ bool kafka_pairing::impl::produce_requeue(std::int32_t p, partition& s,
   encode_half(t.half, value);
   const auto arrived = std::to_string(t.arrived_us);
   auto* ticket = new requeue_ticket{p, std::move(t), value.size()};
-  rd_kafka_vu_t vu[7];
-  vu[0].vtype = RD_KAFKA_VTYPE_RKT;
-  vu[0].u.rkt = prod_topic_;
-  vu[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-  vu[1].u.i = RD_KAFKA_MSG_F_COPY;
-  vu[2].vtype = RD_KAFKA_VTYPE_VALUE;
-  vu[2].u.mem = {value.data(), value.size()};
-  vu[3].vtype = RD_KAFKA_VTYPE_KEY;
-  vu[3].u.mem = {ticket->half.half.id.data(), ticket->half.half.id.size()};
-  vu[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
-  vu[4].u.ptr = ticket;
-  vu[5].vtype = RD_KAFKA_VTYPE_HEADER;
-  vu[5].u.header = {arrived_header, arrived.data(), static_cast<ssize_t>(arrived.size())};
   // The same partition, whatever the partitioner: the partition's owner is who pairs it.
-  vu[6].vtype = RD_KAFKA_VTYPE_PARTITION;
-  vu[6].u.i32 = p;
-  if (rd_kafka_error_t* err = rd_kafka_produceva(prod_, vu, std::size(vu)); err != nullptr) {
-    rd_kafka_error_destroy(err);
+  if (!produce(ticket->half.half.id, value, ticket, arrived, p)) {
     t = std::move(ticket->half);
     delete ticket;
     return false;

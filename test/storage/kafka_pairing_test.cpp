@@ -79,6 +79,22 @@ class agent {
   std::vector<correlate::exchange> out_;
 };
 
+// Quick commits and expiry, requeue after `after` once `min_records` came after a half.
+storage::pairing_config requeue_config(const std::string& brokers, const std::string& topic,
+                                       std::chrono::milliseconds after, std::int64_t min_records,
+                                       std::int64_t ttl_us) {
+  storage::pairing_config c;
+  c.brokers = brokers;
+  c.topic = topic;
+  c.group = "g-" + topic;
+  c.commit_interval = 100ms;
+  c.expiry_interval = 50ms;
+  c.requeue_after = after;
+  c.requeue_min_records = min_records;
+  c.correlator.ttl_us = ttl_us;
+  return c;
+}
+
 // Every partition of the topic owned by someone among `agents`, each owning at least one.
 bool group_settled(const std::vector<agent*>& agents) {
   std::uint64_t total = 0;
@@ -303,15 +319,7 @@ TEST_CASE("a half that waits long is requeued and the commit moves past it, its 
           "[storage][pairing]") {
   const std::string topic = "halves-requeue";
   mock_cluster mc(topic, 1);
-  storage::pairing_config c;
-  c.brokers = mc.bootstraps();
-  c.topic = topic;
-  c.group = "g-requeue";
-  c.commit_interval = 100ms;
-  c.expiry_interval = 50ms;
-  c.requeue_after = 300ms;
-  c.requeue_min_records = 1;
-  c.correlator.ttl_us = 60'000'000;
+  const auto c = requeue_config(mc.bootstraps(), topic, 300ms, 1, 60'000'000);
   std::mutex mu;
   std::vector<correlate::exchange> out;
   const auto output = [&](std::vector<correlate::exchange>& xs) {
@@ -351,15 +359,7 @@ TEST_CASE("a requeued half keeps its age: it expires a TTL after it first arrive
           "[storage][pairing]") {
   const std::string topic = "halves-requeue-ttl";
   mock_cluster mc(topic, 1);
-  storage::pairing_config c;
-  c.brokers = mc.bootstraps();
-  c.topic = topic;
-  c.group = "g-requeue-ttl";
-  c.commit_interval = 100ms;
-  c.expiry_interval = 50ms;
-  c.requeue_after = 200ms;
-  c.requeue_min_records = 0;
-  c.correlator.ttl_us = 1'500'000;
+  const auto c = requeue_config(mc.bootstraps(), topic, 200ms, 0, 1'500'000);
   std::atomic<int> incomplete{0};
   storage::kafka_pairing a(
       c,
