@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "replay/request.h"
+#include "storage/json.h"
 
 namespace replay {
 
@@ -55,7 +56,7 @@ bool body_of(dom::element half, std::string& out) {
   std::string_view text;
   if (half["body"].get_string().get(text)) return false;
   if (str_or(half, "body_encoding") == "base64") {
-    if (!base64_decode(text, out)) out.assign(text);
+    if (!storage::base64_decode(text, out)) out.assign(text);
   } else {
     out.assign(text);
   }
@@ -305,7 +306,7 @@ load_result read_har(std::string_view text) {
       const auto body = str_or(post, "text");
       const bool b64 =
           str_or(post, "_encoding") == "base64" || str_or(post, "encoding") == "base64";
-      if (!b64 || !base64_decode(body, r.body)) r.body.assign(body);
+      if (!b64 || !storage::base64_decode(body, r.body)) r.body.assign(body);
     }
     r.time_us = storage::parse_rfc3339(str_or(e, "startedDateTime")).value_or(0);
     std::int64_t status = 0;
@@ -317,7 +318,7 @@ load_result read_har(std::string_view text) {
       std::string_view body;
       if (!rs["content"].get(content) && !content["text"].get_string().get(body)) {
         c.body_captured = true;
-        if (str_or(content, "encoding") != "base64" || !base64_decode(body, c.body)) {
+        if (str_or(content, "encoding") != "base64" || !storage::base64_decode(body, c.body)) {
           c.body.assign(body);
         }
       }
@@ -361,38 +362,5 @@ bool matches(const exchange& x, const storage::filter& f) {
   return true;
 }
 
-bool base64_decode(std::string_view in, std::string& out) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (in.size() % 4 != 0) return false;
-  std::string dec;
-  dec.reserve(in.size() / 4 * 3);
-  for (std::size_t i = 0; i < in.size(); i += 4) {
-    const bool last = i + 4 == in.size();
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = in[i + static_cast<std::size_t>(k)];
-      if (c == '=' && last && k >= 2) {
-        v[k] = 0;
-        ++pad;
-      } else if (pad > 0 || (v[k] = val(c)) < 0) {
-        return false;
-      }
-    }
-    const unsigned n = static_cast<unsigned>((v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3]);
-    dec += static_cast<char>((n >> 16) & 0xff);
-    if (pad < 2) dec += static_cast<char>((n >> 8) & 0xff);
-    if (pad < 1) dec += static_cast<char>(n & 0xff);
-  }
-  out += dec;
-  return true;
-}
 
 }  // namespace replay

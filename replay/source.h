@@ -60,7 +60,5 @@ load_result read_har(std::string_view text);
 // the id; complete meaning "has a response".
 bool matches(const exchange& x, const storage::filter& f);
 
-// RFC 4648 base64 with padding; false on malformed input.
-bool base64_decode(std::string_view in, std::string& out);
 
 }  // namespace replay

@@ -631,6 +631,40 @@ void append_base64(std::string_view in, std::string& out) {
   w.finish();
 }
 
+bool base64_decode(std::string_view in, std::string& out) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (in.size() % 4 != 0) return false;
+  std::string dec;
+  dec.reserve(in.size() / 4 * 3);
+  for (std::size_t i = 0; i < in.size(); i += 4) {
+    const bool last = i + 4 == in.size();
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = in[i + static_cast<std::size_t>(k)];
+      if (c == '=' && last && k >= 2) {
+        v[k] = 0;
+        ++pad;
+      } else if (pad > 0 || (v[k] = val(c)) < 0) {
+        return false;
+      }
+    }
+    const unsigned n = static_cast<unsigned>((v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3]);
+    dec += static_cast<char>((n >> 16) & 0xff);
+    if (pad < 2) dec += static_cast<char>((n >> 8) & 0xff);
+    if (pad < 1) dec += static_cast<char>(n & 0xff);
+  }
+  out += dec;
+  return true;
+}
+
 void append_rfc3339(std::int64_t time_us, std::string& out) {
   writer w(out);
   w.rfc3339(time_us);

@@ -24,6 +24,10 @@ void append_json_string(std::string_view s, std::string& out);
 // Standard base64 (RFC 4648, with padding) of `in`, appended to `out`.
 void append_base64(std::string_view in, std::string& out);
 
+// The inverse: decodes standard base64 with padding (what append_base64 writes, and what HAR
+// files hold) and appends the bytes to `out`; false, with `out` untouched, on malformed input.
+bool base64_decode(std::string_view in, std::string& out);
+
 // True when `s` is valid UTF-8 (simdjson's validator).
 bool is_utf8(std::string_view s);
 

@@ -193,18 +193,6 @@ TEST_CASE("a HAR log gives its entries oldest first", "[replay]") {
   CHECK_FALSE(replay::read_har("{").error.empty());
 }
 
-TEST_CASE("base64 decoding accepts padding and rejects the malformed", "[replay]") {
-  std::string out;
-  CHECK(replay::base64_decode("aGVsbG8=", out));
-  CHECK(out == "hello");
-  out.clear();
-  CHECK(replay::base64_decode("", out));
-  CHECK(out.empty());
-  CHECK_FALSE(replay::base64_decode("aGVsbG8", out));
-  CHECK_FALSE(replay::base64_decode("a=GV", out));
-  CHECK_FALSE(replay::base64_decode("aG!s", out));
-}
-
 TEST_CASE("HAR entries are filtered by the rules of the record matcher", "[replay]") {
   replay::exchange x;
   x.id = "h1";

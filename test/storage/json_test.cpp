@@ -557,3 +557,21 @@ TEST_CASE("RFC 3339 years outside 0000-9999 are written with a wider year", "[st
   storage::append_rfc3339(-62167219200'000001, out);
   CHECK(out == "t=-001-12-31T23:59:59.999999Z");
 }
+
+TEST_CASE("base64 decoding accepts padding and rejects the malformed", "[storage][json]") {
+  std::string out;
+  CHECK(storage::base64_decode("aGVsbG8=", out));
+  CHECK(out == "hello");
+  out.clear();
+  CHECK(storage::base64_decode("", out));
+  CHECK(out.empty());
+  CHECK_FALSE(storage::base64_decode("aGVsbG8", out));
+  CHECK_FALSE(storage::base64_decode("a=GV", out));
+  CHECK_FALSE(storage::base64_decode("aG!s", out));
+  // The inverse of append_base64, for every byte value.
+  std::string all, enc, back;
+  for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+  storage::append_base64(all, enc);
+  REQUIRE(storage::base64_decode(enc, back));
+  CHECK(back == all);
+}
