@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "correlate/redact.h"
+#include "correlate/correlator.h"
 #include "correlate/json_redact.h"
 
 #include <catch2/catch.hpp>
@@ -66,4 +67,38 @@ TEST_CASE("redact_json_text masks named fields at any depth, keeping the rest", 
   CHECK(x.request->body.data == R"({"password":"[REDACTED]"})");
   CHECK(x.response->body.data == R"({"password":"kept: not JSON by content-type"})");
   CHECK(x.redacted == std::vector<std::string>{"authorization", "body:password"});
+}
+
+TEST_CASE("a half is masked before it leaves the agent (Kafka pairing), and matched again once paired",
+          "[correlate]") {
+  request_half r;
+  r.headers = {{"Authorization", "Bearer s3cret"}, {"content-type", "application/json"}};
+  r.body.data = R"({"user":"a","password":"hunter2"})";
+  event e{"id-1", source::spop, std::move(r), {}};
+  redact(e, {"authorization"});
+  redact_json_fields(e, {"password"});
+  const auto& h = std::get<request_half>(e.half);
+  CHECK(h.headers[0].second == "[REDACTED]");
+  CHECK(h.headers[1].second == "application/json");
+  CHECK(h.body.data == R"({"user":"a","password":"[REDACTED]"})");
+
+  // The pair made of it is redacted again when stored: the names are listed, nothing changes.
+  auto x = make_incomplete(std::move(e));
+  redact(x, {"authorization"});
+  redact_json_fields(x, {"password"});
+  CHECK(x.request->body.data == R"({"user":"a","password":"[REDACTED]"})");
+  CHECK(x.redacted == std::vector<std::string>{"authorization", "body:password"});
+}
+
+TEST_CASE("a response half is masked too, and a body that is not JSON is left alone",
+          "[correlate]") {
+  response_half s;
+  s.headers = {{"set-cookie", "sid=1"}, {"content-type", "text/plain"}};
+  s.body.data = R"({"password":"x"})";
+  event e{"id-2", source::http, std::move(s), {}};
+  redact(e, {"set-cookie"});
+  redact_json_fields(e, {"password"});
+  const auto& h = std::get<response_half>(e.half);
+  CHECK(h.headers[0].second == "[REDACTED]");
+  CHECK(h.body.data == R"({"password":"x"})");  // text/plain: not scanned
 }
