@@ -617,6 +617,15 @@ std::vector<api::metric_group> app::metrics() const {
                        {"failures", p.failures},
                        {"timeouts", p.timeouts},
                        {"self", p.self, true}}});
+    const auto f = fleet_streams_ ? fleet_streams_->stats() : fleet_streams::counters{};
+    auto& g = groups.back().metrics;
+    g.push_back({"streams", f.streams});
+    g.push_back({"streams_active", f.streams_active, true});
+    g.push_back({"stream_upstreams_active", f.upstreams_active, true});
+    g.push_back({"stream_upstream_opens", f.upstream_opens});
+    g.push_back({"stream_upstream_failures", f.upstream_failures});
+    g.push_back({"stream_relayed", f.relayed});
+    g.push_back({"stream_relay_dropped", f.relay_dropped});
   }
 
   const auto& h = http_stats_;

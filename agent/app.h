@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "agent/config.h"
+#include "agent/fleet_stream.h"
 #include "agent/peer_client.h"
 #include "api/event_stream.h"
 #include "api/router.h"
@@ -219,6 +220,8 @@ class app {
   std::unique_ptr<storage::kafka_pairing> pairing_;
   correlate::correlator correlator_;
   std::shared_ptr<curl_peer_client> peers_;  // --peers: the fleet read's client
+  // Fleet GET /events/stream: the peers' streams it relays (made with the first one).
+  std::unique_ptr<fleet_streams> fleet_streams_;
   std::unique_ptr<api::router> router_;
   std::vector<correlate::exchange> scratch_;
 

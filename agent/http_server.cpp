@@ -419,7 +419,7 @@ void app::http_close(http_conn* c) {
   if (c->closed) return;
   c->closed = true;
   if (http_conns_.erase(c) != 0 && c->probe) probe_conns_--;
-  live_conns_.erase(c);
+  if (live_conns_.erase(c) != 0 && fleet_streams_) fleet_streams_->close(c);
   uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), [](uv_handle_t* h) {
     auto* conn = static_cast<http_conn*>(h->data);
     // A thread-pool job still holds the connection: it frees it when it comes back.

@@ -42,8 +42,24 @@ void app::live_open(http_conn* c, api::response&& r) {
   std::string first;
   c->live->take(first);
   api::append_chunk(first, out);
-  log::debug("http conn={} live stream open streams={}", c->id, live_conns_.size());
+  log::debug("http conn={} live stream open streams={} fleet={}", c->id, live_conns_.size(),
+             !c->live->fleet_target().empty());
   http_write(c, std::move(out));
+  if (!c->closed && !c->live->fleet_target().empty() && peers_) {
+    if (!fleet_streams_) {
+      fleet_stream_options o;
+      o.token = cfg_.peer_token.empty() ? cfg_.api_token : cfg_.peer_token;
+      o.timeout_s = cfg_.peer_timeout;
+      o.max_pending = live_max_pending_;
+      // A peer heartbeats as this agent does; four missed, and a connect timeout, is a stall.
+      o.stall_ms = 4 * live_heartbeat_ms_ + static_cast<std::uint64_t>(o.timeout_s * 1000);
+      fleet_streams_ = std::make_unique<fleet_streams>(
+          &loop_, *peers_, std::move(o), [this](void* conn) {
+            live_flush(static_cast<http_conn*>(conn));
+          });
+    }
+    fleet_streams_->open(c, *c->live);
+  }
 }
 
 void app::live_publish(const correlate::exchange& x) {
@@ -105,6 +121,7 @@ void app::on_live_heartbeat(uv_timer_t* t) noexcept {
 }
 
 void app::live_stop() {
+  if (fleet_streams_) fleet_streams_->stop();
   if (live_timer_on_) uv_close(reinterpret_cast<uv_handle_t*>(&live_timer_), nullptr);
   live_timer_on_ = false;
   std::vector<http_conn*> conns(live_conns_.begin(), live_conns_.end());

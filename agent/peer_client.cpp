@@ -58,39 +58,15 @@ std::size_t on_body(char* p, std::size_t size, std::size_t n, void* user) {
 
 std::size_t on_header(char* p, std::size_t size, std::size_t n, void* user) {
   auto& t = *static_cast<transfer*>(user);
-  std::string_view line(p, size * n);
-  constexpr std::string_view name = "x-hep-instance:";
-  if (line.size() > name.size()) {
-    bool match = true;
-    for (std::size_t i = 0; i < name.size() && match; ++i) {
-      const char c = line[i] >= 'A' && line[i] <= 'Z' ? static_cast<char>(line[i] - 'A' + 'a')
-                                                      : line[i];
-      match = c == name[i];
-    }
-    if (match) {
-      auto v = line.substr(name.size());
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-      while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) {
-        v.remove_suffix(1);
-      }
-      t.reply->instance = std::string(v);
-    }
+  if (const auto v = instance_header(std::string_view(p, size * n))) {
+    t.reply->instance = std::string(*v);
   }
   return size * n;
 }
 
 std::string describe(CURLcode rc, const transfer& t, double timeout_s) {
   if (t.too_large) return "answer too large";
-  switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT:
-      return fmt::format("timeout after {}s", timeout_s);
-    case CURLE_COULDNT_CONNECT:
-      return "connection refused";
-    case CURLE_COULDNT_RESOLVE_HOST:
-      return "could not resolve host";
-    default:
-      return curl_easy_strerror(rc);
-  }
+  return peer_error(rc, timeout_s);
 }
 
 // "ip:port", with brackets for IPv6.
@@ -129,6 +105,41 @@ std::vector<std::string> resolve(const std::string& name, std::string_view port,
 }
 
 }  // namespace
+
+std::string peer_error(int curl_code, double timeout_s) {
+  switch (static_cast<CURLcode>(curl_code)) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return fmt::format("timeout after {}s", timeout_s);
+    case CURLE_COULDNT_CONNECT:
+      return "connection refused";
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return "could not resolve host";
+    default:
+      return curl_easy_strerror(static_cast<CURLcode>(curl_code));
+  }
+}
+
+std::optional<std::string_view> instance_header(std::string_view line) {
+  constexpr std::string_view name = "x-hep-instance:";
+  if (line.size() <= name.size()) return std::nullopt;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = line[i] >= 'A' && line[i] <= 'Z' ? static_cast<char>(line[i] - 'A' + 'a')
+                                                    : line[i];
+    if (c != name[i]) return std::nullopt;
+  }
+  auto v = line.substr(name.size());
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) {
+    v.remove_suffix(1);
+  }
+  return v;
+}
+
+curl_slist* peer_request_headers(const char* accept, const std::string& token) {
+  curl_slist* hs = curl_slist_append(nullptr, fmt::format("Accept: {}", accept).c_str());
+  if (!token.empty()) hs = curl_slist_append(hs, ("Authorization: Bearer " + token).c_str());
+  return hs;
+}
 
 void check_peer_entry(const std::string& entry) {
   std::string_view e = entry;
@@ -220,7 +231,6 @@ std::vector<api::peer_reply> curl_peer_client::fetch(const std::vector<api::peer
   std::unique_ptr<CURLM, multi_free> multi(curl_multi_init());
   std::vector<std::unique_ptr<transfer>> ts;
   const auto timeout_ms = static_cast<long>(std::llround(opts_.timeout_s * 1000));
-  const std::string auth = opts_.token.empty() ? "" : "Authorization: Bearer " + opts_.token;
   for (std::size_t i = 0; i < calls.size(); ++i) {
     replies[i].peer = calls[i].peer;
     auto t = std::make_unique<transfer>();
@@ -240,8 +250,7 @@ std::vector<api::peer_reply> curl_peer_client::fetch(const std::vector<api::peer
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-    curl_slist* hs = curl_slist_append(nullptr, "Accept: application/json");
-    if (!auth.empty()) hs = curl_slist_append(hs, auth.c_str());
+    curl_slist* hs = peer_request_headers("application/json", opts_.token);
     t->headers.reset(hs);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
     curl_multi_add_handle(multi.get(), e);

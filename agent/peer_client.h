@@ -9,11 +9,15 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/fleet.h"
+
+struct curl_slist;  // <curl/curl.h>
 
 namespace agent {
 
@@ -64,5 +68,17 @@ class curl_peer_client final : public api::peer_client {
 
 // Checks one --peers entry: "host:port" or "dns:NAME:PORT". Throws std::invalid_argument.
 void check_peer_entry(const std::string& entry);
+
+// How a failed call to a peer is named in "peers_failed": "timeout after 2s", "connection
+// refused", ... for a CURLcode.
+std::string peer_error(int curl_code, double timeout_s);
+
+// The value of an "X-HEP-Instance: <id>" header line as libcurl's header callback sees it
+// (any case, CRLF included); nothing for any other line.
+std::optional<std::string_view> instance_header(std::string_view line);
+
+// The request headers of every call to a peer: "Accept: <accept>", and the bearer token when
+// there is one. The caller frees the list (curl_slist_free_all).
+curl_slist* peer_request_headers(const char* accept, const std::string& token);
 
 }  // namespace agent

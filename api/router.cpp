@@ -281,7 +281,9 @@ response events_har(const storage::store& store, const request& rq, std::string_
 }
 
 // GET /events/stream: the head of a Server-Sent Events response; the agent feeds its body.
-response live_events(const request& rq) {
+// With peers and no scope=local, the stream is a fleet stream: the agent also relays what
+// each peer streams for the same query with scope=local.
+response live_events(const request& rq, bool has_peers, std::string_view instance) {
   events_params p;
   if (auto err = parse_events_params(rq.query, max_limit, p)) return std::move(*err);
   response r;
@@ -289,7 +291,14 @@ response live_events(const request& rq) {
   r.headers.emplace_back("Cache-Control", "no-store");
   // Reverse proxies that buffer responses (nginx) would hold the events back.
   r.headers.emplace_back("X-Accel-Buffering", "no");
+  // A fleet stream that reaches its own agent through a peer's address recognises it by this.
+  if (!instance.empty()) r.headers.emplace_back("X-HEP-Instance", std::string(instance));
+  const bool fleet = has_peers && !p.local;
   r.live = std::make_unique<event_stream>(std::move(p.filter));
+  if (fleet) {
+    r.live->set_fleet_target(std::string(events_path) + "/stream?" +
+                             replace_query_param(rq.query, "scope", "local"));
+  }
   return r;
 }
 
@@ -738,7 +747,7 @@ response router::handle(const request& r) const {
     case route::ui:
       return ui_response(*find_ui_asset(r.path), r.header_value("if-none-match"));
     case route::events_stream:
-      return live_events(r);
+      return live_events(r, opts_.peers != nullptr, opts_.instance);
     case route::events:
     case route::event:
     case route::events_har:

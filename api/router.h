@@ -34,6 +34,9 @@
 //       storage from then on that passes the filters, as Server-Sent Events (api/event_stream.h
 //       has the format). `limit` and `cursor` are checked and ignored. The response carries
 //       `live`; the agent writes its head and feeds it (router::handle() only builds it).
+//       With peers and no scope=local, `live` also names the target its peers are asked
+//       (event_stream::fleet_target(): this query with scope=local); agent/fleet_stream.h
+//       relays them.
 //   GET /events/stats?<same filters>&bucket=1m&group=path&sort=count&top=20
 //       200 {"from","to","bucket","bucket_seconds","matched","scanned","partial",
 //            "max_records","took_ms","totals":{...},"buckets":[...],"group","sort",

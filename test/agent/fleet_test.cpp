@@ -17,12 +17,16 @@
 #include "agent/peer_client.h"
 #include "test/agent/http_client.h"
 #include "test/agent/parse_args.h"
+#include "test/agent/peers.h"
 
 namespace {
 
 using http_test::poll_until;
 using http_test::request;
 using http_test::running_agent;
+using peers_test::addr;
+using peers_test::closed_port;
+using peers_test::silent_listener;
 
 // Stores `n` exchanges "<prefix>-<k>" on the agent at `port`, the k-th at base + 3k + offset
 // seconds (so that three agents interleave), and waits until they are readable.
@@ -69,33 +73,6 @@ page read_page(const std::string& body) {
                       std::string(std::string_view(f["error"])));
   }
   return out;
-}
-
-std::string addr(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
-
-// A TCP port on 127.0.0.1 that listens (the kernel completes handshakes) and never answers.
-struct silent_listener {
-  int fd = -1;
-  std::uint16_t port = 0;
-  silent_listener() {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd, 16) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port = ntohs(a.sin_port);
-  }
-  ~silent_listener() { ::close(fd); }
-};
-
-// A port nothing listens on: bound once, then closed.
-std::uint16_t closed_port() {
-  silent_listener l;
-  return l.port;
 }
 
 }  // namespace

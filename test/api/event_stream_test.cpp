@@ -145,3 +145,48 @@ TEST_CASE("a heartbeat is a comment, sent only when nothing else is pending", "[
   s.heartbeat();
   CHECK(take(s) == message(r));
 }
+
+TEST_CASE("a fleet stream relays a peer's records unfiltered, under the same bound",
+          "[api][live][fleet]") {
+  // The peer applied the filter already: a record this stream's own filter would refuse is
+  // relayed all the same.
+  storage::filter f;
+  f.status_class = 5;
+  api::event_stream s(std::move(f));
+  take(s);
+  const auto ok = record(exchange("ok", 200));
+  CHECK(s.relay(ok.line(), 1 << 20));
+  CHECK(take(s) == message(ok));
+  const std::size_t bound = message(ok).size() + 5;
+  CHECK(s.relay(ok.line(), bound));
+  CHECK_FALSE(s.relay(ok.line(), bound));
+  CHECK(s.sent() == 2);
+  CHECK(s.dropped() == 1);
+  CHECK(take(s) == message(ok) + "event: dropped\ndata: {\"dropped\":1,\"total\":1}\n\n");
+}
+
+TEST_CASE("a peer's drops are reported without opening a gap, and notices are never dropped",
+          "[api][live][fleet]") {
+  api::event_stream s{storage::filter{}};
+  take(s);
+  const auto r = record(exchange("a", 200));
+  s.add_dropped(4);
+  CHECK(s.has_pending());
+  // Still queued after the peer's drops: only this stream's own gap drops what follows.
+  CHECK(s.relay(r.line(), 1 << 20));
+  CHECK(take(s) == message(r) + "event: dropped\ndata: {\"dropped\":4,\"total\":4}\n\n");
+  CHECK_FALSE(s.has_pending());
+
+  // A notice goes out past the bound, after what is pending.
+  const std::size_t bound = message(r).size() + 5;
+  CHECK(s.offer(r, bound));
+  CHECK_FALSE(s.offer(r, bound));
+  s.notice("peers", R"({"peers":2,"partial":false,"peers_failed":[]})");
+  s.add_dropped(1);
+  CHECK(take(s) == message(r) +
+                       "event: peers\ndata: {\"peers\":2,\"partial\":false,\"peers_failed\":[]}\n\n"
+                       "event: dropped\ndata: {\"dropped\":2,\"total\":6}\n\n");
+  CHECK(s.fleet_target().empty());
+  s.set_fleet_target("/events/stream?scope=local");
+  CHECK(s.fleet_target() == "/events/stream?scope=local");
+}

@@ -619,3 +619,51 @@ TEST_CASE("GET /events/stats needs the API token like /events", "[api][router][s
       "GET /events/stats HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cret\r\n\r\n"));
   CHECK(ok.status == 200);
 }
+
+namespace {
+
+// Peers a stream route never asks: it only tells the agent what to open on them.
+class unasked_peers final : public api::peer_client {
+ public:
+  std::vector<std::string> peers() override { return {"10.0.0.2:8080"}; }
+  std::vector<api::peer_reply> fetch(const std::vector<api::peer_call>& calls, bool) override {
+    asked += calls.size();
+    return {};
+  }
+  const std::string& instance() const override { return id; }
+  void mark_self(const std::string&) override {}
+  std::size_t asked = 0;
+  std::string id = "inst-a";
+};
+
+}  // namespace
+
+TEST_CASE("GET /events/stream with peers is a fleet stream, unless scope=local",
+          "[api][router][fleet]") {
+  auto peers = std::make_shared<unasked_peers>();
+  api::router_options o;
+  o.peers = peers;
+  o.instance = "inst-a";
+  world w(std::move(o));
+
+  auto r = w.rt.handle(get("/events/stream?method=post&status=2xx"));
+  REQUIRE(r.status == 200);
+  REQUIRE(r.live);
+  // The peers are asked the same filters for themselves only; the scope given is replaced.
+  CHECK(r.live->fleet_target() == "/events/stream?method=post&status=2xx&scope=local");
+  CHECK(api::serialize_response(r, true).find("X-HEP-Instance: inst-a\r\n") != std::string::npos);
+  r = w.rt.handle(get("/events/stream?scope=fleet&path=/a%20b"));
+  REQUIRE(r.live);
+  CHECK(r.live->fleet_target() == "/events/stream?path=/a%20b&scope=local");
+  r = w.rt.handle(get("/events/stream?scope=local&method=get"));
+  REQUIRE(r.live);
+  CHECK(r.live->fleet_target().empty());
+  CHECK(w.rt.handle(get("/events/stream?scope=all")).status == 400);
+  CHECK(peers->asked == 0);
+
+  // Without peers, a stream is this agent's only, whatever the scope.
+  world alone;
+  r = alone.rt.handle(get("/events/stream?scope=fleet"));
+  REQUIRE(r.live);
+  CHECK(r.live->fleet_target().empty());
+}
