@@ -114,6 +114,10 @@ std::string peer_error(int curl_code, double timeout_s) {
       return "connection refused";
     case CURLE_COULDNT_RESOLVE_HOST:
       return "could not resolve host";
+    case CURLE_PARTIAL_FILE:  // a chunked body cut short: the peer died mid-answer
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+      return "connection lost";
     default:
       return curl_easy_strerror(static_cast<CURLcode>(curl_code));
   }

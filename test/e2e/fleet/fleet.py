@@ -26,7 +26,10 @@ Scenarios:
           two thirds. Checks as steady, duplicates allowed as in kill.
 Every scenario also pages the fleet read (GET /events?limit=1000 with the cursor) on one agent,
 whose --peers are all the others: it must return every stored record (copies included)
-exactly once, and name as failed only the agents that are down.
+exactly once, and name as failed only the agents that are down. And a fleet live tail
+(GET /events/stream on that agent, opened before the traffic) must stream every stored record
+exactly once in `steady` and `broker`; in `kill` and `add` it streams nothing that was not
+stored, and its `peers` events tell agent 2 going and coming back, or agent 4 joining.
 Bounded: 240 s in all; every process started is stopped. Exit status 0 when every check passed.
 """
 import argparse
@@ -303,6 +306,59 @@ def fleet_read(agent):
             return ids, sorted(failed)
 
 
+class FleetStream:
+    """GET /events/stream on `agent` (its --peers: every other agent), read on a thread: the
+    exchange ids in order, every `peers` event, and the drops reported."""
+
+    def __init__(self, agent):
+        self.lock = threading.Lock()
+        self.ids, self.notices, self.dropped, self.error = [], [], 0, None
+        self.conn = http.client.HTTPConnection("127.0.0.1", agent.http, timeout=300)
+        self.conn.request("GET", "/events/stream")
+        self.resp = self.conn.getresponse()
+        if self.resp.status != 200:
+            fail("fleet stream: HTTP %d" % self.resp.status)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        # The HTML standard's rules, as far as the agent uses them: LF line ends, one space
+        # after the colon, a blank line ends a message.
+        event, data = None, []
+        try:
+            for raw in self.resp:
+                line = raw.decode("utf-8").rstrip("\r\n")
+                if line == "":
+                    if data:
+                        self._dispatch(event or "message", "\n".join(data))
+                    event, data = None, []
+                elif not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    value = value[1:] if value.startswith(" ") else value
+                    if name == "event":
+                        event = value
+                    elif name == "data":
+                        data.append(value)
+        except Exception as e:  # the agent stopped: the connection ends
+            self.error = e
+
+    def _dispatch(self, event, data):
+        with self.lock:
+            if event == "exchange":
+                self.ids.append(json.loads(data)["id"])
+            elif event == "peers":
+                self.notices.append(json.loads(data))
+            elif event == "dropped":
+                self.dropped += json.loads(data)["dropped"]
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.ids), list(self.notices), self.dropped
+
+    def close(self):
+        self.conn.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("agent")
@@ -365,6 +421,17 @@ def main():
             return c.getresponse().status == 200
         wait_for("HAProxy's frontend", fe_up, 20)
         time.sleep(1.5)  # the first SPOP checks
+
+        # The fleet live tail, on the agent that reads for the fleet: agents 2 and 3 stream,
+        # agent 4 is not up yet (named failed).
+        stream = FleetStream(agents[0])
+        wait_for("the fleet stream's first peers event", lambda: stream.snapshot()[1], 10)
+        first = stream.snapshot()[1][0]
+        want_failed = ["127.0.0.1:%d" % agents[3].http]
+        if first["peers"] != 2 or [f["peer"] for f in first["peers_failed"]] != want_failed:
+            fail("fleet stream: first peers event %s, want 2 peers and %s failed"
+                 % (first, want_failed))
+        log("fleet stream open on agent 1: %s" % json.dumps(first))
 
         load = Load(fe_port, args.requests)
         t0 = time.monotonic()
@@ -438,6 +505,8 @@ def main():
         statuses = {a.n: a.status() for a in up}
         waiting = sum(s["pairing"]["pending"] for s in statuses.values())
         fleet_ids, fleet_failed = fleet_read(up[0])
+        streamed, notices, stream_dropped = stream.snapshot()
+        stream.close()
         for a in up:
             a.stop()
         hap.send_signal(signal.SIGUSR1)
@@ -503,6 +572,33 @@ def main():
                     if on_disk.get(u, 0) != from_fleet.get(u, 0)]
             fail("fleet read: %d ids differ from the stored records, e.g. %s"
                  % (len(diff), [(u, on_disk.get(u, 0), from_fleet.get(u, 0)) for u in diff[:5]]))
+        # The fleet live tail streamed what was stored, each record once.
+        from_stream = {}
+        for u in streamed:
+            from_stream[u] = from_stream.get(u, 0) + 1
+        log("fleet stream on agent 1: %d exchanges, %d dropped, peers events %s" % (
+            len(streamed), stream_dropped,
+            [(n["peers"], [f["peer"] + " " + f["error"] for f in n["peers_failed"]])
+             for n in notices]))
+        phantom = [u for u, k in from_stream.items() if k > on_disk.get(u, 0)]
+        if phantom:
+            fail("fleet stream: %d ids streamed more often than stored, e.g. %s"
+                 % (len(phantom), phantom[:5]))
+        if args.scenario in ("steady", "broker"):
+            if stream_dropped or from_stream != on_disk:
+                fail("fleet stream: %d of %d stored records streamed, %d dropped"
+                     % (sum(from_stream.values()), sum(on_disk.values()), stream_dropped))
+        elif args.scenario == "kill":
+            a2 = "127.0.0.1:%d" % agents[1].http
+            gone = [i for i, n in enumerate(notices) if a2 in [f["peer"] for f in n["peers_failed"]]]
+            if not gone or not any(n["peers"] == 2 for n in notices[gone[0] + 1:]):
+                fail("fleet stream: no peers event saw agent 2 go and come back: %s" % notices)
+            why = [f["error"] for f in notices[gone[0]]["peers_failed"] if f["peer"] == a2]
+            if why != ["connection lost"]:
+                fail("fleet stream: agent 2's SIGKILL was reported as %s" % why)
+        elif args.scenario == "add":
+            if not any(n["peers"] == 3 and not n["partial"] for n in notices):
+                fail("fleet stream: no peers event saw agent 4 join: %s" % notices)
         pairing = {n: {k: s["pairing"][k] for k in ("produced", "consumed", "paired", "expired", "commits", "commit_errors", "requeued",
                                                     "handed_over", "rebalances", "dropped",
                                                     "failed", "bad_records")}
