@@ -103,6 +103,15 @@ seed_fuzz_event_msgpack() {
   echo "seeded $n inputs"
 }
 
+# Server-Sent Events as the agent writes them (api/event_stream.h), behind the split byte.
+seed_fuzz_sse_reader() {
+  local dir=$1
+  printf '\x00retry: 3000\n\nevent: ready\ndata: {}\n\n: keepalive\n\n' >"$dir/seed-0"
+  printf '\x03event: exchange\r\ndata: {"id":"a"}\r\n\r\nevent: dropped\rdata: {"dropped":2,"total":2}\r\r' >"$dir/seed-1"
+  printf '\x07\xef\xbb\xbfevent: peers\ndata: {"peers":2,"partial":true,"peers_failed":[]}\nid: 7\n\n' >"$dir/seed-2"
+  echo "seeded 3 inputs"
+}
+
 # Kafka pairing halves (storage/half_codec.h): a request and a response as encode_half() writes
 # them, with and without a query, headers, a body and extra fields.
 seed_fuzz_half_codec() {
