@@ -368,7 +368,7 @@ void append_time(std::int64_t us, std::string& out) {
 }
 
 response events_stats(const storage::store& store, const request& rq,
-                      std::uint64_t max_records) {
+                      std::uint64_t max_records, bool has_peers) {
   const auto started = std::chrono::steady_clock::now();
   events_params p;
   if (auto err = parse_events_params(rq.query, max_limit, p)) return std::move(*err);
@@ -397,7 +397,8 @@ response events_stats(const storage::store& store, const request& rq,
   std::string body;
   auto it = std::back_inserter(body);
   body.reserve(1024 + st.buckets.size() * 160 + st.routes.size() * 160);
-  body += "{\"from\":";
+  // With peers the other replicas' exchanges are not counted: say so, never silently.
+  body += has_peers ? "{\"replica_only\":true,\"from\":" : "{\"from\":";
   append_time(st.from_us, body);
   body += ",\"to\":";
   append_time(st.to_us, body);
@@ -754,7 +755,7 @@ response router::handle(const request& r) const {
     case route::events_stats:
       // Runs on the thread pool: nothing may escape into the libuv callback (STYLE.md §5).
       try {
-        if (rt == route::events_stats) return events_stats(store_, r, opts_.stats_max_records);
+        if (rt == route::events_stats) return events_stats(store_, r, opts_.stats_max_records, opts_.peers != nullptr);
         if (opts_.peers && !scope_local(r.query)) {
           return fleet_route(rt, r, store_, *opts_.peers, version_);
         }

@@ -51,6 +51,7 @@
     retry: 3000,
     reconnect: null,
     connected: false,
+    peersFailed: [],     // fleet stream: the replicas whose exchanges are not streamed now
     open: null,          // the record in the detail pane
     opener: null,        // what to focus when the pane closes
     stats: {
@@ -381,6 +382,11 @@
     updateLiveState();
   }
 
+  // A fleet answer names the replicas that did not answer (never silently partial).
+  function peersText(failed) {
+    return failed.map((f) => `${f.peer} (${f.error})`).join(', ');
+  }
+
   async function loadPage(reset) {
     const generation = state.generation;
     const res = await api('/events?' + query(state.filters, { limit: PAGE, cursor: reset ? null : state.next }));
@@ -396,6 +402,11 @@
     appendRecords(data.events);
     state.next = data.next;
     updateCounts();
+    if (data.partial) {
+      const n = data.peers_failed.length;
+      notice(`Partial: ${n} ${n === 1 ? 'replica' : 'replicas'} did not answer: ${peersText(data.peers_failed)}.`,
+             { label: 'Retry', run: reload });
+    }
   }
 
   // After (re)subscribing: what was stored meanwhile is in the newest page; put the unseen on top.
@@ -449,8 +460,11 @@
     else text = 'Live';
     const waiting = state.waiting.length + state.missed;
     if (waiting) text += ` · ${waiting} new`;
+    const failed = state.connected ? state.peersFailed : [];
+    if (failed.length) text += ` · ${failed.length} ${failed.length === 1 ? 'replica' : 'replicas'} not streaming`;
     const el = $('live-state');
     if (el.textContent !== text) el.textContent = text;
+    el.title = failed.length ? 'Not streaming: ' + peersText(failed) : '';
     el.dataset.state = !state.connected ? 'off' : state.live ? 'on' : 'paused';
   }
 
@@ -473,6 +487,7 @@
     if (state.stream) state.stream.abort();
     state.stream = null;
     state.connected = false;
+    state.peersFailed = [];
   }
 
   function handleEvent(type, data) {
@@ -489,6 +504,12 @@
       let n = '';
       try { n = JSON.parse(data).dropped; } catch (e) { /* keep the text plain */ }
       notice(`The live tail fell behind: ${n} exchanges were skipped.`, { label: 'Reload', run: reload });
+    } else if (type === 'peers') {
+      // A fleet stream: who is relayed now (docs/api.md, "Fleet read").
+      let p;
+      try { p = JSON.parse(data); } catch (e) { return; }
+      state.peersFailed = p.partial ? p.peers_failed : [];
+      updateLiveState();
     }
   }
 
@@ -800,6 +821,7 @@
     if (t.p50_us !== null) facts.push(`p50 ${fmtDuration(t.p50_us)}`, `p99 ${fmtDuration(t.p99_us)}`);
     if (t['5xx'] + t.incomplete) facts.push(`${fmtShare((t['5xx'] + t.incomplete) / t.count)} errors`);
     if (data.partial) facts.push(`partial: the newest ${fmtCount(data.scanned)} stored exchanges only`);
+    if (data.replica_only) facts.push('this replica only');
     meta.textContent = facts.join(' · ');
     meta.dataset.partial = String(data.partial);
     meta.dataset.total = String(t.count);

@@ -636,6 +636,12 @@ class unasked_peers final : public api::peer_client {
   std::string id = "inst-a";
 };
 
+// The start of GET /events/stats on an agent without peers.
+std::string alone_stats_prefix() {
+  world alone;
+  return alone.rt.handle(get("/events/stats")).body.substr(0, 8);
+}
+
 }  // namespace
 
 TEST_CASE("GET /events/stream with peers is a fleet stream, unless scope=local",
@@ -659,6 +665,9 @@ TEST_CASE("GET /events/stream with peers is a fleet stream, unless scope=local",
   REQUIRE(r.live);
   CHECK(r.live->fleet_target().empty());
   CHECK(w.rt.handle(get("/events/stream?scope=all")).status == 400);
+  // The stats are this replica's, and say so.
+  CHECK(w.rt.handle(get("/events/stats")).body.starts_with("{\"replica_only\":true,\"from\":"));
+  CHECK(alone_stats_prefix() == "{\"from\":");
   CHECK(peers->asked == 0);
 
   // Without peers, a stream is this agent's only, whatever the scope.

@@ -7,7 +7,8 @@
 #
 #   run.sh [path/to/http-event-processor] [artifact dir]
 #
-# Then stats.test.js, the overview (chart and routes), on the same agent. Screenshots go to the
+# Then stats.test.js, the overview (chart and routes), on the same agent, and fleet.test.js, the
+# viewer on a second replica that has the first among its --peers. Screenshots go to the
 # artifact dir (default: a temp dir). docs/viewer.png, the README's picture, is a copy of
 # detail-1280.png, and docs/stats.png of stats-1280.png. Needs python3, node, /usr/bin/chromium (or
 # $HEP_CHROMIUM) and playwright-core in .hep/node (scripts/deps.sh --with-ui). The agent's log
@@ -65,6 +66,25 @@ HEP_CHROMIUM="$CHROMIUM" NODE_PATH="$NODE_MODULES" \
     tail -n 30 "$WORK/agent.log"
     die "overview browser tests failed (screenshots in $ARTIFACTS)"
 }
+
+# The viewer in front of a fleet: a second replica with --peers this agent and a port nothing
+# listens on (docs/api.md, "Fleet read").
+FIRST_PID=$HEP_AGENT_PID
+FIRST_HTTP=$HEP_HTTP_PORT
+trap 'kill -KILL "$FIRST_PID" 2>/dev/null; hep_cleanup' EXIT
+DOWN=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+hep_start_agent "$WORK/front.log" --data-dir "$WORK/front-data" --log-level info --api-token "$TOKEN" \
+    --peers "127.0.0.1:$FIRST_HTTP,$DOWN" --peer-timeout 1 ||
+    { cat "$WORK/front.log"; die "the front replica did not start"; }
+HEP_URL="http://127.0.0.1:$HEP_HTTP_PORT" HEP_PEER_URL="http://127.0.0.1:$FIRST_HTTP" \
+HEP_DOWN_PEER="$DOWN" HEP_TOKEN="$TOKEN" HEP_ARTIFACTS="$ARTIFACTS" \
+HEP_CHROMIUM="$CHROMIUM" NODE_PATH="$NODE_MODULES" \
+    node --test --test-reporter=spec "$HERE/fleet.test.js" || {
+    tail -n 30 "$WORK/front.log"
+    die "fleet browser tests failed (screenshots in $ARTIFACTS)"
+}
+hep_stop_agent || { tail -n 30 "$WORK/front.log"; die "the front replica did not exit 0 on SIGTERM"; }
+HEP_AGENT_PID=$FIRST_PID
 
 hep_stop_agent || { tail -n 30 "$WORK/agent.log"; die "the agent did not exit 0 on SIGTERM"; }
 HEP_OK=1

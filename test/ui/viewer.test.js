@@ -222,6 +222,10 @@ test('copy as curl, download the exchange as JSON and the filter as HAR', async 
   assert.ok(log.entries.some((e) => e._id === live));
   await page.click('#clear');
   await page.waitForURL((u) => u.search === '');
+  // The unfiltered table is back and the tail subscribed again: no reload is left to replace
+  // the rows under the next test.
+  await waitRows((sel) => [...document.querySelectorAll(`${sel} .c-method`)].some((e) => e.textContent !== 'POST'), rows);
+  await page.waitForFunction(() => document.getElementById('live-state').dataset.state === 'on');
 });
 
 test('keyboard: arrows move between rows, Enter opens, Escape closes', async () => {
