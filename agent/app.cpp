@@ -6,25 +6,17 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <random>
 #include <stdexcept>
 
 #include "agent/connections.h"
 #include "agent/log.h"
 #include "correlate/json_redact.h"
 #include "correlate/redact.h"
+#include "storage/instance_id.h"
 
 namespace agent {
 
 namespace {
-
-// 64 random bits in hex: tells this process from the other replicas (and from itself behind
-// a peer name).
-std::string new_instance_id() {
-  std::random_device rd;
-  const std::uint64_t v = (std::uint64_t{rd()} << 32) | rd();
-  return fmt::format("{:016x}", v);
-}
 
 std::uint64_t minutes_to_ms(double minutes) {
   return static_cast<std::uint64_t>(std::llround(minutes * 60'000.0));
@@ -92,6 +84,9 @@ app::app(const config& cfg)
   sc.fsync = storage::parse_fsync_policy(cfg.fsync).value_or(storage::fsync_policy::interval);
   sc.flush_interval_ms = static_cast<int>(std::llround(cfg.fsync_interval * 1000));
   store_ = std::make_unique<storage::store>(sc);
+  // Kept in the data directory (storage/instance_id.h): a restarted replica is the same
+  // instance, so the fleet cursors that name it stay valid.
+  std::string instance = storage::load_instance_id(cfg.data_dir);
   if (cfg.kafka_sink_on()) {
     storage::kafka_config kc;
     kc.brokers = cfg.kafka_brokers;
@@ -130,7 +125,7 @@ app::app(const config& cfg)
   ro.ingest = [this](std::vector<correlate::event>& evs) { return ingest(evs); };
   ro.ready = [this] { return not_ready(); };
   ro.histograms = [this] { return histograms(); };
-  ro.instance = new_instance_id();
+  ro.instance = std::move(instance);
   if (!cfg.peers.empty()) {
     peer_options po;
     po.peers = cfg.peers;

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <charconv>
+#include <set>
 
 #include "api/har.h"
 #include "api/router.h"
@@ -21,7 +23,8 @@ namespace dom = simdjson::dom;
 
 constexpr std::string_view b64url_alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-constexpr std::string_view instance_key = "@";
+// The issuer's key in the cursors of the versions before instance keys.
+constexpr std::string_view old_issuer_key = "@";
 constexpr std::size_t default_limit = 100;
 constexpr std::size_t max_page = 1000;
 constexpr std::uint64_t max_har_records = 1000000;
@@ -79,98 +82,88 @@ response with_instance(response r, const peer_client& pc) {
   return r;
 }
 
-// One fan-out round of GET /events: every source of `at` not "done" asked from its cursor.
+// One fan-out round of GET /events: this agent and every peer but `skip`, each from its entry
+// of `at` (the whole cursor is sent; each source picks its own).
 struct round_result {
   std::optional<response> error;  // a local 400 (or 500) to return as it is
   merged_page page;
   std::vector<peer_reply> failed;
-  std::size_t answered = 0;
+  std::vector<std::pair<std::string, std::string>> answered;  // (peer, its instance)
 };
 
 round_result fleet_round(std::string_view query, const fleet_cursor& at, std::size_t limit,
-                         peer_client& pc, const local_events_fn& local) {
+                         peer_client& pc, const local_events_fn& local,
+                         const std::set<std::string>& skip) {
   round_result out;
-  const std::string lim = std::to_string(limit);
-  auto target_query = [&](const std::string& cursor) {
-    std::string q = replace_query_param(query, "limit", lim);
-    q = replace_query_param(q, "cursor", cursor);
-    return replace_query_param(q, "scope", "local");
-  };
+  std::string q = replace_query_param(query, "limit", std::to_string(limit));
+  q = replace_query_param(q, "cursor", at.empty() ? std::string() : encode_fleet_cursor(at));
+  q = replace_query_param(q, "scope", "local");
   std::vector<source_page> pages;
-  if (auto it = at.find(local_source); it != at.end() && it->second != cursor_done) {
-    auto r = local(target_query(it->second));
-    if (r.status != 200) {
-      out.error = std::move(r);
-      return out;
+  auto r = local(q);
+  if (r.status != 200) {
+    out.error = std::move(r);
+    return out;
+  }
+  source_page own;
+  own.source = pc.instance();
+  if (auto err = parse_source_page(r.body, own)) {
+    out.error = error_response(500, "storage read failed");
+    return out;
+  }
+  pages.push_back(std::move(own));
+
+  std::vector<peer_call> calls;
+  for (auto& p : pc.peers()) {
+    if (skip.count(p) == 0) calls.push_back({std::move(p), "/events?" + q});
+  }
+  auto replies = calls.empty() ? std::vector<peer_reply>() : pc.fetch(calls, false);
+  for (auto& rp : replies) {
+    if (!rp.instance.empty() && rp.instance == pc.instance()) {
+      // The agent itself behind a peer name (a headless Service lists every pod).
+      pc.mark_self(rp.peer);
+      continue;
     }
+    if (rp.error.empty() && rp.status != 200) rp.error = fmt::format("HTTP {}", rp.status);
+    if (rp.error.empty() && rp.instance.empty()) rp.error = "bad answer: no X-HEP-Instance";
     source_page p;
-    p.source = std::string(local_source);
-    if (auto err = parse_source_page(r.body, p)) {
-      out.error = error_response(500, "storage read failed");
-      return out;
+    p.source = rp.instance;
+    if (rp.error.empty()) {
+      if (auto err = parse_source_page(rp.body, p)) rp.error = "bad answer: " + *err;
     }
+    if (!rp.error.empty()) {
+      out.failed.push_back(std::move(rp));
+      continue;
+    }
+    // One replica behind two addresses answers the same records twice: keep one page.
+    const bool seen = std::any_of(pages.begin(), pages.end(),
+                                  [&](const source_page& x) { return x.source == p.source; });
+    if (seen) continue;
+    out.answered.emplace_back(rp.peer, rp.instance);
     pages.push_back(std::move(p));
   }
-  std::vector<peer_call> calls;
-  for (const auto& [source, cursor] : at) {
-    if (source == local_source || cursor == cursor_done) continue;
-    calls.push_back({source, "/events?" + target_query(cursor)});
+  for (auto& u : pc.unresolved()) out.failed.push_back(std::move(u));
+  // A source the client was paging through and nothing answered for: its records from its
+  // entry on are missing from this page, so say it (it is asked again on the next page).
+  for (const auto& [instance, cursor] : at) {
+    if (cursor == cursor_done) continue;
+    const bool got = std::any_of(pages.begin(), pages.end(),
+                                 [&](const source_page& x) { return x.source == instance; });
+    if (got) continue;
+    peer_reply gone;
+    gone.peer = "instance " + instance;
+    gone.error = "no answer from this instance";
+    out.failed.push_back(std::move(gone));
   }
-  fleet_cursor before = at;
-  if (!calls.empty()) {
-    auto replies = pc.fetch(calls, false);
-    for (auto& rp : replies) {
-      if (!rp.instance.empty() && rp.instance == pc.instance()) {
-        // The agent itself behind a peer name (a headless Service lists every pod).
-        pc.mark_self(rp.peer);
-        before.erase(rp.peer);
-        continue;
-      }
-      if (rp.error.empty() && rp.status != 200) rp.error = fmt::format("HTTP {}", rp.status);
-      source_page p;
-      p.source = rp.peer;
-      if (rp.error.empty()) {
-        if (auto err = parse_source_page(rp.body, p)) rp.error = "bad answer: " + *err;
-      }
-      if (!rp.error.empty()) {
-        out.failed.push_back(std::move(rp));
-        continue;
-      }
-      ++out.answered;
-      pages.push_back(std::move(p));
-    }
-  }
-  out.page = merge_pages(std::move(pages), before, limit);
+  out.page = merge_pages(std::move(pages), at, limit);
   return out;
 }
 
-// The sources of a first page: this agent and every peer, from the newest. Names that did
-// not resolve go to `failed`.
-fleet_cursor first_cursor(peer_client& pc, std::vector<peer_reply>& failed) {
-  fleet_cursor c;
-  c.emplace(std::string(local_source), "");
-  for (auto& p : pc.peers()) c.emplace(std::move(p), "");
-  for (auto& u : pc.unresolved()) failed.push_back(std::move(u));
-  return c;
-}
-
-// The fleet cursor of `query`, or the 400 to answer.
-std::optional<response> start_cursor(std::string_view query, peer_client& pc, fleet_cursor& c,
-                                     std::vector<peer_reply>& failed) {
+// The fleet cursor of `query` (empty for a first page), or the 400 to answer.
+std::optional<response> start_cursor(std::string_view query, fleet_cursor& c) {
   const auto given = query_param(query, "cursor");
-  if (!given) {
-    c = first_cursor(pc, failed);
-    return std::nullopt;
-  }
-  std::string issuer;
-  auto decoded = decode_fleet_cursor(*given, issuer);
+  if (!given) return std::nullopt;
+  auto decoded = decode_fleet_cursor(*given);
   if (!decoded) return error_response(400, "invalid cursor");
-  if (issuer != pc.instance()) {
-    return error_response(
-        400, fmt::format("invalid cursor: issued by another replica (instance {}); a fleet "
-                         "cursor pages on the replica that issued it",
-                         issuer));
-  }
   c = std::move(*decoded);
   return std::nullopt;
 }
@@ -215,11 +208,11 @@ std::optional<std::string> base64url_decode(std::string_view in) {
   return out;
 }
 
-std::string encode_fleet_cursor(const fleet_cursor& c, std::string_view instance) {
-  std::string json = "{\"@\":";
-  append_json_string(instance, json);
+std::string encode_fleet_cursor(const fleet_cursor& c) {
+  assert(!c.empty());
+  std::string json = "{";
   for (const auto& [source, cursor] : c) {
-    json += ',';
+    if (json.size() > 1) json += ',';
     append_json_string(source, json);
     json += ':';
     append_json_string(cursor, json);
@@ -228,26 +221,26 @@ std::string encode_fleet_cursor(const fleet_cursor& c, std::string_view instance
   return base64url_encode(json);
 }
 
-std::optional<fleet_cursor> decode_fleet_cursor(std::string_view s, std::string& instance) {
+std::optional<fleet_cursor> decode_fleet_cursor(std::string_view s) {
   auto json = base64url_decode(s);
   if (!json) return std::nullopt;
   thread_local dom::parser parser;
   dom::object obj;
   if (parser.parse(json->data(), json->size(), true).get_object().get(obj)) return std::nullopt;
   fleet_cursor c;
-  bool has_instance = false;
   for (auto field : obj) {
     std::string_view v;
     if (field.value.get_string().get(v)) return std::nullopt;
-    if (field.key == instance_key) {
-      instance = std::string(v);
-      has_instance = true;
-    } else {
-      c.emplace(std::string(field.key), std::string(v));
-    }
+    if (field.key.empty() || field.key == old_issuer_key) return std::nullopt;
+    c.emplace(std::string(field.key), std::string(v));
   }
-  if (!has_instance) return std::nullopt;
+  if (c.empty()) return std::nullopt;
   return c;
+}
+
+std::string_view own_entry(const fleet_cursor& c, std::string_view instance) {
+  const auto it = c.find(instance);
+  return it == c.end() ? std::string_view() : std::string_view(it->second);
 }
 
 std::optional<std::string> parse_source_page(std::string_view body, source_page& out) {
@@ -371,13 +364,11 @@ std::string replace_query_param(std::string_view query, std::string_view name,
 
 response fleet_events(std::string_view query, peer_client& pc, const local_events_fn& local) {
   fleet_cursor at;
-  std::vector<peer_reply> unresolved;
-  if (auto err = start_cursor(query, pc, at, unresolved)) return with_instance(std::move(*err), pc);
+  if (auto err = start_cursor(query, at)) return with_instance(std::move(*err), pc);
   const auto limit = query_limit(query, default_limit, max_page);
   if (!limit) return with_instance(bad_limit(max_page), pc);
-  auto rd = fleet_round(query, at, static_cast<std::size_t>(*limit), pc, local);
+  auto rd = fleet_round(query, at, static_cast<std::size_t>(*limit), pc, local, {});
   if (rd.error) return with_instance(std::move(*rd.error), pc);
-  for (auto& u : unresolved) rd.failed.push_back(std::move(u));
 
   std::size_t size = 128;
   for (const auto& rec : rd.page.records) size += rec.size() + 1;
@@ -391,13 +382,13 @@ response fleet_events(std::string_view query, peer_client& pc, const local_event
   body += "],\"next\":";
   if (rd.page.more) {
     body += '"';
-    body += encode_fleet_cursor(rd.page.next, pc.instance());
+    body += encode_fleet_cursor(rd.page.next);
     body += '"';
   } else {
     body += "null";
   }
   fmt::format_to(std::back_inserter(body), ",\"peers\":{},\"partial\":{},\"peers_failed\":{}}}",
-                 rd.answered, rd.failed.empty() ? "false" : "true",
+                 rd.answered.size(), rd.failed.empty() ? "false" : "true",
                  failed_peers_json(rd.failed));
   response r;
   r.body = std::move(body);
@@ -438,29 +429,31 @@ response fleet_event(std::string_view path, peer_client& pc, response local) {
 response fleet_har(std::string_view query, peer_client& pc, const local_events_fn& local,
                    std::string_view version) {
   fleet_cursor at;
-  std::vector<peer_reply> failed;
-  if (auto err = start_cursor(query, pc, at, failed)) return with_instance(std::move(*err), pc);
+  if (auto err = start_cursor(query, at)) return with_instance(std::move(*err), pc);
   const auto given_limit = query_limit(query, max_har_records, max_har_records);
   if (!given_limit) return with_instance(bad_limit(max_har_records), pc);
   const std::uint64_t limit = *given_limit;
   std::vector<std::string> records;
+  std::vector<peer_reply> failed;
+  // Peers not asked again in this export: those that failed once, and those with nothing left.
+  std::set<std::string> skip;
   bool more = true;
   while (more && records.size() < limit) {
     const auto want = static_cast<std::size_t>(
         std::min<std::uint64_t>(max_page, limit - records.size()));
-    auto rd = fleet_round(query, at, want, pc, local);
+    auto rd = fleet_round(query, at, want, pc, local, skip);
     if (rd.error) return with_instance(std::move(*rd.error), pc);
     for (auto& f : rd.failed) {
-      // A failed peer is asked again on the next round, and named once.
-      at[f.peer] = std::string(cursor_done);
+      skip.insert(f.peer);
       const bool seen = std::any_of(failed.begin(), failed.end(),
                                     [&](const peer_reply& x) { return x.peer == f.peer; });
       if (!seen) failed.push_back(std::move(f));
     }
-    for (auto& rec : rd.page.records) records.push_back(std::move(rec));
-    for (const auto& [source, cursor] : rd.page.next) {
-      if (at.count(source) == 0 || at[source] != cursor_done) at[source] = cursor;
+    for (const auto& [peer, instance] : rd.answered) {
+      if (own_entry(rd.page.next, instance) == cursor_done) skip.insert(peer);
     }
+    for (auto& rec : rd.page.records) records.push_back(std::move(rec));
+    at = std::move(rd.page.next);
     more = rd.page.more && !rd.page.records.empty();
   }
   std::string body =

@@ -5,16 +5,19 @@
 // of them answer for all. The agent (agent/peer_client.h) does the HTTP; this file decides what
 // to ask each source, merges the answers and encodes the one cursor.
 //
-// Sources: "local" (this agent's own store) and each peer, named by its "host:port". A peer is
-// asked the same query with `scope=local` added, so that it answers for itself only and never
-// fans out again (no loops). With scope=local, GET /events also answers "cursors": for each
+// Sources are named by their instance id (the X-HEP-Instance header of every answer, kept in
+// the data directory: storage/instance_id.h): this agent's own store is its own id, a peer is
+// the id it answers with. The replica asked sends every peer the same query with `scope=local`
+// added, so that it answers for itself only and never fans out again (no loops), and with the
+// client's fleet cursor as it is. With scope=local, GET /events also answers "cursors": for each
 // record, the cursor that continues right after it; the merge uses it to resume a source in the
 // middle of its page.
 //
-// The fleet cursor: base64url (no padding) of a JSON object {"<source>":"<cursor>"|"" |
-// "done",...,"@":"<instance>"}: "" = from the newest, "done" = nothing older left, otherwise that
-// source's own /events cursor. "@" is the instance id of the agent that issued it, whose
-// "local" entry means its own store: a cursor is valid on the replica that issued it only.
+// The fleet cursor: base64url (no padding) of a JSON object {"<instance>":"<cursor>"|""|"done",
+// ...}: "" = from the newest, "done" = nothing older left, otherwise that instance's own
+// /events cursor. Every replica reads it alike, so a client may page through any of them (a
+// load-balanced Service): on a scope=local GET /events, a `cursor` that is a fleet cursor means
+// this agent's entry of it (from the newest when it has none, an empty page when "done").
 #pragma once
 
 #include <cstddef>
@@ -30,7 +33,6 @@
 
 namespace api {
 
-inline constexpr std::string_view local_source = "local";
 inline constexpr std::string_view cursor_done = "done";
 
 // One HTTP GET to a peer: `target` is path + "?" + query.
@@ -70,18 +72,25 @@ class peer_client {
   virtual void mark_self(const std::string& peer) = 0;
 };
 
-// source -> its cursor, "" or "done" (see above).
+// instance id -> its cursor, "" or "done" (see above).
 using fleet_cursor = std::map<std::string, std::string, std::less<>>;
 
-// The opaque form of `c` issued by `instance`.
-std::string encode_fleet_cursor(const fleet_cursor& c, std::string_view instance);
-// Reads what encode_fleet_cursor() made. Returns nothing for anything else (bad base64url, not
-// a JSON object of strings, no "@"); `instance` gets the issuer's id.
-std::optional<fleet_cursor> decode_fleet_cursor(std::string_view s, std::string& instance);
+// The opaque form of `c`, which must not be empty.
+std::string encode_fleet_cursor(const fleet_cursor& c);
+// Reads what encode_fleet_cursor() made. Returns nothing for anything else: bad base64url, not
+// a JSON object of strings, an empty object or key, or the form of the versions before
+// instance keys (an "@" key: those cursors were valid on one replica only). What
+// encode_fleet_cursor() makes never reads as a local cursor (api/router.h decode_cursor()):
+// its third character is an upper-case 'J'.
+std::optional<fleet_cursor> decode_fleet_cursor(std::string_view s);
+
+// The entry of `instance` in `c`: its cursor, "done", or "" (from the newest) when it has none.
+// The view lives as long as `c`.
+std::string_view own_entry(const fleet_cursor& c, std::string_view instance);
 
 // One source's page of GET /events?scope=local.
 struct source_page {
-  std::string source;
+  std::string source;                // the instance id
   std::vector<std::string> records;  // JSON objects, newest first
   std::vector<std::string> cursors;  // cursors[i] continues after records[i]
   std::optional<std::string> next;   // absent: nothing older is left
@@ -100,11 +109,12 @@ struct merged_page {
   bool more = false;                 // some source is not "done"
 };
 
-// Merges the pages newest first by record_time_us() (ties: source name, then each source's
-// own order, which is always kept), takes at most `limit` records, and says where each source
-// stands after them. `before` holds the cursors the pages were asked with (a source taken
-// nothing from keeps its own). Sources of `before` with no page (they failed) keep their
-// cursor too, so the next page asks them again.
+// Merges the pages newest first by record_time_us() (ties: instance id, then each source's own
+// order, which is always kept), takes at most `limit` records, and says where each source
+// stands after them. `before` holds the cursor the pages were asked with (a source taken
+// nothing from keeps its entry). Sources of `before` with no page (they failed) keep their
+// entry too, so the next page asks them again from there; a source that failed before it ever
+// answered has no entry, and starts from the newest when it answers.
 merged_page merge_pages(std::vector<source_page> pages, const fleet_cursor& before,
                         std::size_t limit);
 
@@ -127,9 +137,14 @@ std::optional<std::string> base64url_decode(std::string_view in);
 using local_events_fn = std::function<response(std::string_view query)>;
 
 // GET /events for the fleet: 200 {"events":[...],"next":"<fleet cursor>"|null,"peers":N,
-// "partial":bool,"peers_failed":[{"peer","error"}]}; "peers" counts the peers that answered.
-// 400 "invalid cursor" for a cursor decode_fleet_cursor() refuses or that another replica
-// issued; the local query's own 400s (bad filters, bad limit) are returned as they are.
+// "partial":bool,"peers_failed":[{"peer","error"}]}; "peers" counts the peers that answered
+// (each instance once: two addresses of one replica give one page). Every peer is asked on
+// every page (a source already "done" answers an empty page at once). "peers_failed" names the
+// addresses that did not answer, the dns: entries without one, and the instances of the cursor,
+// not "done", that no answer came from ("peer":"instance <id>", "error":"no answer from this
+// instance": a replica down or gone while the client pages). 400 "invalid cursor" for a cursor
+// decode_fleet_cursor() refuses; the local query's own 400s (bad filters, bad limit) are
+// returned as they are.
 response fleet_events(std::string_view query, peer_client& pc, const local_events_fn& local);
 
 // GET /events/{id} for the fleet, after the local lookup answered `local` (returned unless it

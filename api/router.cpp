@@ -98,12 +98,14 @@ struct events_params {
   std::optional<std::uint64_t> before;
   storage::filter filter;
   bool local = false;  // scope=local
+  bool done = false;   // a fleet cursor whose entry for this agent is "done": nothing to read
 };
 
 // Parses the query of /events (max_limit) or /events.har (max_har_limit). On a bad value,
-// returns the 400 to send.
+// returns the 400 to send. With `instance`, a fleet cursor (api/fleet.h) is taken too: this
+// agent's entry of it.
 std::optional<response> parse_events_params(std::string_view query, std::uint64_t limit_max,
-                                            events_params& p) {
+                                            events_params& p, std::string_view instance = {}) {
   std::array<bool, 12> seen{};
   auto first = [&](std::size_t k) {
     if (seen[k]) return false;
@@ -125,6 +127,14 @@ std::optional<response> parse_events_params(std::string_view query, std::uint64_
       p.limit = *n;
     } else if (name == "cursor" && first(1)) {
       p.before = decode_cursor(value);
+      if (!p.before && !instance.empty()) {
+        if (const auto fleet = decode_fleet_cursor(value)) {
+          const auto own = own_entry(*fleet, instance);
+          p.done = own == cursor_done;
+          if (own.empty() || p.done) continue;
+          p.before = decode_cursor(own);
+        }
+      }
       if (!p.before) return error_response(400, "invalid cursor");
     } else if ((name == "since" || name == "until") && first(name == "since" ? 2 : 3)) {
       auto t = storage::parse_rfc3339(value);
@@ -220,11 +230,13 @@ class ndjson_producer final : public body_producer {
   std::size_t pos_ = 0;
 };
 
-response events_page(const storage::store& store, const request& rq) {
+// `instance`: this agent's id, whose entry of a fleet cursor it reads (empty: none taken).
+response events_page(const storage::store& store, const request& rq, std::string_view instance) {
   events_params p;
-  if (auto err = parse_events_params(rq.query, max_limit, p)) return std::move(*err);
+  if (auto err = parse_events_params(rq.query, max_limit, p, instance)) return std::move(*err);
   std::shared_ptr<storage::record_matcher> matcher;
-  auto page = store.query(make_query(p, p.limit == 0 ? default_limit : p.limit, matcher));
+  storage::query_result page;
+  if (!p.done) page = store.query(make_query(p, p.limit == 0 ? default_limit : p.limit, matcher));
 
   if (wants_ndjson(rq)) {
     response r;
@@ -509,12 +521,12 @@ response fleet_route(route rt, const request& r, const storage::store& store, pe
     if (value != "fleet") return error_response(400, "invalid scope: expected local or fleet");
     break;
   }
-  auto local = [&store](std::string_view query) {
+  auto local = [&store, &peers](std::string_view query) {
     request lr;
     lr.method = "GET";
     lr.path = std::string(events_path);
     lr.query = std::string(query);
-    return events_page(store, lr);
+    return events_page(store, lr, peers.instance());
   };
   if (rt == route::events) return fleet_events(r.query, peers, local);
   if (rt == route::events_har) return fleet_har(r.query, peers, local, version);
@@ -759,7 +771,7 @@ response router::handle(const request& r) const {
         if (opts_.peers && !scope_local(r.query)) {
           return fleet_route(rt, r, store_, *opts_.peers, version_);
         }
-        auto resp = rt == route::events       ? events_page(store_, r)
+        auto resp = rt == route::events       ? events_page(store_, r, opts_.instance)
                     : rt == route::events_har ? events_har(store_, r, version_)
                                               : one_event(store_, r.path);
         if (!opts_.instance.empty()) resp.headers.emplace_back("X-HEP-Instance", opts_.instance);

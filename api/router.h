@@ -22,10 +22,12 @@
 //       400 {"error":"invalid limit: expected an integer from 1 to 1000"}, "invalid cursor",
 //           "invalid since: expected an RFC 3339 date-time", "invalid status: ...", ...
 //       scope=local: this agent's records only, even with peers, plus "cursors":[...] (one
-//       per record: the cursor continuing right after it). With --peers and no scope=local,
-//       the fleet answers (api/fleet.h): "next" is then a fleet cursor, and "peers",
-//       "partial" and "peers_failed" say who answered. 400 "invalid scope: expected local or
-//       fleet".
+//       per record: the cursor continuing right after it). With router_options::instance,
+//       `cursor` may also be a fleet cursor (api/fleet.h): this agent's entry of it is read
+//       (none: from the newest; "done": an empty page, "next" null). With --peers and no
+//       scope=local, the fleet answers (api/fleet.h): "next" is then a fleet cursor, valid on
+//       every replica, and "peers", "partial" and "peers_failed" say who answered.
+//       400 "invalid scope: expected local or fleet".
 //   GET /events.har?<same parameters>
 //       200 application/json, chunked: a HAR 1.2 log (api/har.h) of every matching record,
 //       newest first; `limit` (1..1000000) caps it, absent means all.

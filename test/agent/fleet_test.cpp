@@ -10,6 +10,8 @@
 #include <chrono>
 #include <algorithm>
 #include <ctime>
+#include <fstream>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,9 +31,10 @@ using peers_test::closed_port;
 using peers_test::silent_listener;
 
 // Stores `n` exchanges "<prefix>-<k>" on the agent at `port`, the k-th at base + 3k + offset
-// seconds (so that three agents interleave), and waits until they are readable.
+// seconds (so that three agents interleave), and waits until they are readable. The base is
+// one for the whole run: agents filled a second apart (a restart between) still interleave.
 void store_exchanges(std::uint16_t port, const std::string& prefix, int n, int offset) {
-  const std::int64_t base = std::time(nullptr) - 3600;
+  static const std::int64_t base = std::time(nullptr) - 3600;
   std::string batch = "[";
   for (int k = 0; k < n; ++k) {
     const auto ts = std::to_string(base + 3 * k + offset);
@@ -72,6 +75,41 @@ page read_page(const std::string& body) {
     out.failed.insert(std::string(std::string_view(f["peer"])) + " " +
                       std::string(std::string_view(f["error"])));
   }
+  return out;
+}
+
+// The instance id the agent at `port` names in /status.
+std::string instance_of(std::uint16_t port) {
+  simdjson::dom::parser p;
+  std::string_view id;
+  REQUIRE(p.parse(request(port, "GET", "/status").body)["instance"].get(id) ==
+          simdjson::SUCCESS);
+  return std::string(id);
+}
+
+// `n` ports on 127.0.0.1 free right now (all bound at once, so they differ, then closed).
+std::vector<std::uint16_t> free_ports(std::size_t n) {
+  std::vector<std::unique_ptr<silent_listener>> held;
+  std::vector<std::uint16_t> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    held.push_back(std::make_unique<silent_listener>());
+    out.push_back(held.back()->port);
+  }
+  return out;
+}
+
+// The ids store_exchanges() made for `prefix` (n of them, at base + 3k + offset), with their
+// times, added to `all`.
+void expect_exchanges(std::vector<std::pair<int, std::string>>& all, const std::string& prefix,
+                      int n, int offset) {
+  for (int k = 0; k < n; ++k) all.emplace_back(3 * k + offset, prefix + "-" + std::to_string(k));
+}
+
+// `all` newest first, as ids.
+std::vector<std::string> newest_first(std::vector<std::pair<int, std::string>> all) {
+  std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  std::vector<std::string> out;
+  for (auto& [t, id] : all) out.push_back(std::move(id));
   return out;
 }
 
@@ -257,4 +295,110 @@ TEST_CASE("an agent that lists itself among its peers skips itself", "[agent][fl
   CHECK(instance.size() == 16);
   CHECK(request(a.port(), "GET", "/events").head.find("X-HEP-Instance: " + instance) !=
         std::string::npos);
+}
+
+TEST_CASE("a fleet cursor pages on any replica: A, B, C, A, ... each page asked of the next",
+          "[agent][fleet]") {
+  const auto ports = free_ports(3);
+  auto peers_of = [&](std::size_t i) {
+    std::vector<std::string> out;
+    for (std::size_t j = 0; j < ports.size(); ++j) {
+      if (j != i) out.push_back(addr(ports[j]));
+    }
+    return out;
+  };
+  auto replica = [&](std::size_t i) {
+    return [&, i](agent::config& cfg) {
+      cfg.http_listen = {"127.0.0.1", ports[i]};
+      cfg.peers = peers_of(i);
+    };
+  };
+  running_agent a(replica(0)), b(replica(1)), c(replica(2));
+  // Uneven shares, so that the sources run out on different pages.
+  store_exchanges(a.port(), "a", 6, 0);
+  store_exchanges(b.port(), "b", 3, 1);
+  store_exchanges(c.port(), "c", 5, 2);
+  std::vector<std::pair<int, std::string>> stored;
+  expect_exchanges(stored, "a", 6, 0);
+  expect_exchanges(stored, "b", 3, 1);
+  expect_exchanges(stored, "c", 5, 2);
+
+  const std::vector<std::uint16_t> asked = {a.port(), b.port(), c.port()};
+  const std::vector<std::string> instances = {instance_of(a.port()), instance_of(b.port()),
+                                              instance_of(c.port())};
+  CHECK(std::set<std::string>(instances.begin(), instances.end()).size() == 3);
+  std::vector<std::string> paged;
+  std::string cursor;
+  std::size_t pages = 0;
+  do {
+    const auto i = pages % 3;
+    auto r = request(asked[i], "GET",
+                     "/events?limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    INFO("page " << pages << " on replica " << i << ": " << r.body);
+    REQUIRE(r.status == 200);
+    CHECK(r.head.find("X-HEP-Instance: " + instances[i]) != std::string::npos);
+    auto pg = read_page(r.body);
+    CHECK(pg.ids.size() <= 4);
+    CHECK(pg.peers == 2);
+    CHECK_FALSE(pg.partial);
+    paged.insert(paged.end(), pg.ids.begin(), pg.ids.end());
+    cursor = pg.next;
+    REQUIRE(++pages < 10);
+  } while (!cursor.empty());
+  // Every stored exchange exactly once, newest first.
+  CHECK(paged == newest_first(stored));
+  CHECK(pages == 4);
+}
+
+TEST_CASE("an agent restarted on its data dir is the same instance, and paging goes on",
+          "[agent][fleet]") {
+  hep_test::temp_dir data;
+  auto on_data = [&](agent::config& cfg) { cfg.data_dir = data.path().string(); };
+  std::string first;
+  std::uint16_t b_port = 0;
+  {
+    running_agent b(on_data);
+    b_port = b.port();
+    first = instance_of(b.port());
+    CHECK(request(b.port(), "GET", "/events").head.find("X-HEP-Instance: " + first) !=
+          std::string::npos);
+    store_exchanges(b.port(), "b", 4, 1);
+  }
+  REQUIRE(first.size() == 16);
+  std::ifstream f(data.path() / "instance-id");
+  std::string line;
+  std::getline(f, line);
+  CHECK(line == first);
+  {
+    running_agent again(on_data);
+    CHECK(instance_of(again.port()) == first);
+  }
+  running_agent elsewhere;
+  CHECK(instance_of(elsewhere.port()) != first);
+
+  // A client pages through A and B; B restarts between two pages: its entry of the cursor is
+  // still its own, so nothing is listed twice.
+  auto b_again = [&](agent::config& cfg) {
+    on_data(cfg);
+    cfg.http_listen = {"127.0.0.1", b_port};
+  };
+  auto b = std::make_unique<running_agent>(b_again);
+  running_agent a([&](agent::config& cfg) { cfg.peers = {addr(b_port)}; });
+  store_exchanges(a.port(), "a", 4, 0);
+  auto p1 = read_page(request(a.port(), "GET", "/events?limit=3").body);
+  CHECK(p1.ids == std::vector<std::string>{"b-3", "a-3", "b-2"});
+  REQUIRE(!p1.next.empty());
+  b.reset();
+  b = std::make_unique<running_agent>(b_again);
+  std::vector<std::string> paged = p1.ids;
+  std::string cursor = p1.next;
+  while (!cursor.empty()) {
+    auto pg = read_page(request(a.port(), "GET", "/events?limit=3&cursor=" + cursor).body);
+    CHECK_FALSE(pg.partial);
+    paged.insert(paged.end(), pg.ids.begin(), pg.ids.end());
+    cursor = pg.next;
+    REQUIRE(paged.size() <= 8);
+  }
+  CHECK(paged == std::vector<std::string>{"b-3", "a-3", "b-2", "a-2", "b-1", "a-1", "b-0",
+                                          "a-0"});
 }

@@ -212,6 +212,39 @@ TEST_CASE("GET /events pages newest first with limit and cursor", "[api][router]
   CHECK(empty.next.empty());
 }
 
+TEST_CASE("GET /events?scope=local reads its own entry of a fleet cursor", "[api][router]") {
+  api::router_options o;
+  o.instance = "14960360c4a81ea2";
+  world w(std::move(o));
+  for (int i = 1; i <= 5; ++i) REQUIRE(w.store.submit(make_exchange(id_of(i), i)));
+  w.store.flush();
+  const auto p1 = parse_page(w.rt.handle(get("/events?scope=local&limit=2")));
+  REQUIRE(!p1.next.empty());
+  auto fleet = [](api::fleet_cursor c) { return api::encode_fleet_cursor(c); };
+
+  // Its entry: continue below it, as with the local cursor itself.
+  const auto mine = fleet({{"14960360c4a81ea2", p1.next}, {"0000000000000002", "done"}});
+  auto p2 = parse_page(w.rt.handle(get("/events?scope=local&limit=2&cursor=" + mine)));
+  CHECK(p2.ids == std::vector<std::string>{id_of(3), id_of(2)});
+  CHECK(p2.next == parse_page(w.rt.handle(get("/events?limit=2&cursor=" + p1.next))).next);
+  // No entry, or "": from the newest (a source the cursor does not know yet).
+  for (const auto& c : {fleet({{"0000000000000002", "1"}}), fleet({{"14960360c4a81ea2", ""}})}) {
+    CHECK(parse_page(w.rt.handle(get("/events?scope=local&limit=2&cursor=" + c))).ids ==
+          p1.ids);
+  }
+  // "done": an empty last page.
+  const auto done = fleet({{"14960360c4a81ea2", "done"}});
+  const auto r = w.rt.handle(get("/events?scope=local&cursor=" + done));
+  CHECK(r.body == "{\"events\":[],\"next\":null,\"cursors\":[]}");
+  // An entry that is no cursor, and an agent without an instance id: 400.
+  const auto bad = w.rt.handle(
+      get("/events?scope=local&cursor=" + fleet({{"14960360c4a81ea2", "Z!"}})));
+  CHECK(bad.status == 400);
+  CHECK(error_of(bad) == "invalid cursor");
+  world anonymous;
+  CHECK(anonymous.rt.handle(get("/events?cursor=" + mine)).status == 400);
+}
+
 TEST_CASE("GET /events rejects bad limit, cursor and unsupported filters", "[api][router]") {
   world w;
   for (const char* bad :

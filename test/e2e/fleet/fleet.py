@@ -24,12 +24,13 @@ Scenarios:
   broker  broker 1 goes down a third of the way through (its partitions' leadership and the
           group coordinator move to broker 2, as a real cluster would elect) and comes back at
           two thirds. Checks as steady, duplicates allowed as in kill.
-Every scenario also pages the fleet read (GET /events?limit=1000 with the cursor) on one agent,
-whose --peers are all the others: it must return every stored record (copies included)
-exactly once, and name as failed only the agents that are down. And a fleet live tail
-(GET /events/stream on that agent, opened before the traffic) must stream every stored record
-exactly once in `steady` and `broker`; in `kill` and `add` it streams nothing that was not
-stored, and its `peers` events tell agent 2 going and coming back, or agent 4 joining.
+Every scenario also pages the fleet read (GET /events?limit=1000 with the cursor), each page
+asked of the next agent that is up (every agent has all the others in --peers): it must
+return every stored record (copies included) exactly once, and name as failed only the agents
+that are down. And a fleet live tail (GET /events/stream on agent 1, opened before the
+traffic) must stream every stored record exactly once in `steady` and `broker`; in `kill` and
+`add` it streams nothing that was not stored, and its `peers` events tell agent 2 going and
+coming back, or agent 4 joining.
 Bounded: 240 s in all; every process started is stopped. Exit status 0 when every check passed.
 """
 import argparse
@@ -279,11 +280,14 @@ def spoe_errors(haproxy_log):
     return bad
 
 
-def fleet_read(agent):
-    """Pages GET /events on `agent` (which has every other agent in --peers) with the cursor
-    until the end; returns the ids in order and the peers named failed on any page."""
-    ids, failed, cursor, prev_time, steps_back = [], set(), None, None, 0
+def fleet_read(agents):
+    """Pages GET /events with the cursor until the end, each page asked of the next of `agents`
+    (each has every other agent in --peers), as a load-balanced Service would spread them;
+    returns the ids in order and the peers named failed on any page."""
+    ids, failed, cursor, prev_time, steps_back, pages = [], set(), None, None, 0, 0
     while True:
+        agent = agents[pages % len(agents)]
+        pages += 1
         url = "http://127.0.0.1:%d/events?limit=1000" % agent.http
         if cursor:
             url += "&cursor=" + cursor
@@ -504,7 +508,7 @@ def main():
         time.sleep(1.0)  # the last fsync interval
         statuses = {a.n: a.status() for a in up}
         waiting = sum(s["pairing"]["pending"] for s in statuses.values())
-        fleet_ids, fleet_failed = fleet_read(up[0])
+        fleet_ids, fleet_failed = fleet_read(up)
         streamed, notices, stream_dropped = stream.snapshot()
         stream.close()
         for a in up:
@@ -556,14 +560,15 @@ def main():
                     wrong += 1
         total = len(handed)
         share = exactly_once / total if total else 0
-        # The fleet read from ONE agent returns every stored record (copies included) once.
+        # The fleet read, page after page on the agents in turn, returns every stored record
+        # (copies included) once.
         on_disk = {u: len(v) for u, v in stored.items()}
         from_fleet = {}
         for u in fleet_ids:
             from_fleet[u] = from_fleet.get(u, 0) + 1
         down = sorted("127.0.0.1:%d" % a.http for a in agents if a not in up)
-        log("fleet /events from agent %d: %d records in pages of 1000, peers failed %s" % (
-            up[0].n, len(fleet_ids), fleet_failed))
+        log("fleet /events from agents %s in turn: %d records in pages of 1000, peers failed %s"
+            % ([a.n for a in up], len(fleet_ids), fleet_failed))
         if sorted(fleet_failed) != down:
             fail("fleet read: peers failed %s, want only the agents that were down %s"
                  % (fleet_failed, down))
