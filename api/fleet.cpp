@@ -144,8 +144,10 @@ round_result fleet_round(std::string_view query, const fleet_cursor& at, std::si
   for (auto& u : pc.unresolved()) out.failed.push_back(std::move(u));
   // A source the client was paging through and nothing answered for: its records from its
   // entry on are missing from this page, so say it (it is asked again on the next page).
-  for (const auto& [instance, cursor] : at) {
-    if (cursor == cursor_done) continue;
+  for (const auto& entry : at) {
+    // Not a structured binding: clang before 16 cannot capture one in a lambda.
+    const std::string& instance = entry.first;
+    if (entry.second == cursor_done) continue;
     const bool got = std::any_of(pages.begin(), pages.end(),
                                  [&](const source_page& x) { return x.source == instance; });
     if (got) continue;
