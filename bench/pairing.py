@@ -12,6 +12,10 @@ Modes (run A/B/C, rep after rep, in one run on one machine):
   kafka3   three agents, --pairing kafka, one consumer group; spop-load spreads its connections
            over them and sends each response on another connection than its request (--split),
            so every pair is made of halves received by two different agents
+  stream1  local1 with one GET /events/stream client on the agent (what a live tail costs)
+  relay2   local1 plus a second agent with --peers the first, storing nothing, and one fleet
+           GET /events/stream client on the second: what relaying a peer's stream costs (the
+           second agent's CPU, "relay µs per pair") and what serving it costs the first
 spop-load plays HAProxy 2.6 (request/response NOTIFY pairs, 500-byte bodies) at --rate NOTIFY/s
 for --duration s; the Kafka modes talk to librdkafka's mock cluster (3 brokers, topic
 http-halves with 3 partitions) in a process of its own (kafka_bench --serve-mock), so the
@@ -24,6 +28,7 @@ Env: BUILD (default build-bench, configured with -DHEP_BENCH=ON, Release), OUT (
 """
 import argparse
 import json
+import threading
 import os
 import socket
 import statistics
@@ -74,6 +79,38 @@ def wait(what, cond, limit, show=None):
     raise SystemExit("pairing: timed out waiting for %s%s" % (what, " (%s)" % show() if show else ""))
 
 
+class StreamCounter:
+    """One GET /events/stream client on 127.0.0.1:port, read on a thread as fast as it comes:
+    counts the exchanges and the `peers` events, keeps nothing else."""
+
+    def __init__(self, port):
+        self.exchanges = self.peers_events = 0
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.sendall(b"GET /events/stream HTTP/1.1\r\nHost: bench\r\n\r\n")
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        tail = b""
+        while True:
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except OSError:
+                return
+            if not chunk:
+                return
+            # Messages may straddle reads: count in the last bytes of the previous read too.
+            data = tail + chunk
+            self.exchanges += data.count(b"event: exchange\n")
+            self.peers_events += data.count(b"event: peers\n")
+            tail = data[-15:]
+            self.exchanges -= tail.count(b"event: exchange\n")
+            self.peers_events -= tail.count(b"event: peers\n")
+
+    def close(self):
+        self.sock.close()
+
+
 def run_mode(mode, args, binaries, out):
     agent, spop_load, kafka_bench = binaries
     if mode == "base1":
@@ -114,6 +151,22 @@ def run_mode(mode, args, binaries, out):
                  all(status(h)["pairing"]["partitions"] > 0 for _, _, h in agents), 90,
                  lambda: "partitions per agent: %s" % [status(h)["pairing"]["partitions"]
                                                        for _, _, h in agents])
+        relay, stream = None, None
+        if mode == "relay2":
+            http = free_port()
+            relay = subprocess.Popen(
+                [agent, "--spop-listen", "127.0.0.1:%d" % free_port(), "--http-listen",
+                 "127.0.0.1:%d" % http, "--data-dir", "%s/data-%s-relay" % (out, mode),
+                 "--log-level", "info", "--peers", "127.0.0.1:%d" % agents[0][2]],
+                stdout=open("%s/agent-%s-relay.log" % (out, mode), "a"), stderr=subprocess.STDOUT)
+            procs.append(relay)
+            wait("the relay agent's API", lambda: status(http) is not None, 30)
+            stream = StreamCounter(http)
+            wait("the fleet stream's peers event", lambda: stream.peers_events > 0, 10)
+        elif mode == "stream1":
+            stream = StreamCounter(agents[0][2])
+            wait("the stream's first bytes", lambda: status(agents[0][2])["http"]["live_streams_active"] == 1, 10)
+        r0 = cpu_s(relay.pid) if relay else 0.0
         pairs_key = ("pairing", "paired") if kafka else ("correlator", "paired")
 
         def paired():
@@ -148,6 +201,12 @@ def run_mode(mode, args, binaries, out):
         pairs = last[0] - p0
         cpu = sum(cpu_s(p.pid) - c for (p, _, _), c in zip(agents, c0))
         mock_cpu = (cpu_s(mock.pid) - m0) if mock else 0.0
+        relay_cpu = (cpu_s(relay.pid) - r0) if relay else 0.0
+        if stream:
+            # What was stored is streamed at once; give the last messages a moment.
+            wait("the stream to catch up", lambda: stream.exchanges >= last[1] - s0, 10,
+                 lambda: "%d streamed of %d stored" % (stream.exchanges, last[1] - s0))
+            stream.close()
         took = t1 - t0
         return {
             "mode": mode, "agents": n, "rate": args.rate, "pairs": pairs,
@@ -156,6 +215,8 @@ def run_mode(mode, args, binaries, out):
             "agent_cpu_s": round(cpu, 2),
             "agent_us_per_pair": round(1e6 * cpu / pairs, 1) if pairs else 0,
             "mock_us_per_pair": round(1e6 * mock_cpu / pairs, 1) if pairs else 0,
+            "streamed": stream.exchanges if stream else "-",
+            "relay_us_per_pair": round(1e6 * relay_cpu / pairs, 1) if relay and pairs else 0,
             "ack_p99_us": result.get("p99_us", "?"), "spop_load_rc": r.returncode,
             "notify_sent": result.get("sent", "?"),
         }
@@ -202,7 +263,8 @@ def main():
             log(json.dumps(row))
             rows.append(row)
     keys = ["rep", "mode", "agents", "rate", "pairs", "stored", "seconds", "pairs_per_s",
-            "agent_cpu_s", "agent_us_per_pair", "mock_us_per_pair", "ack_p99_us", "load"]
+            "agent_cpu_s", "agent_us_per_pair", "mock_us_per_pair", "streamed",
+            "relay_us_per_pair", "ack_p99_us", "load"]
     with open(out + "/runs.tsv", "w") as f:
         f.write("\t".join(keys) + "\n")
         for r in rows:
@@ -210,15 +272,17 @@ def main():
     ref = "base1" if any(r["mode"] == "base1" for r in rows) else "local1"
     base = statistics.median(r["agent_us_per_pair"] for r in rows if r["mode"] == ref) \
         if any(r["mode"] == ref for r in rows) else None
-    print("| mode | agents | pairs/s (median) | agent CPU µs per pair (median) | vs %s | mock µs per pair | ACK p99 µs |" % ref)
-    print("|---|---|---|---|---|---|---|")
+    print("| mode | agents | pairs/s (median) | agent CPU µs per pair (median) | vs %s | mock µs per pair | relay µs per pair | streamed/stored | ACK p99 µs |" % ref)
+    print("|---|---|---|---|---|---|---|---|---|")
     for mode in args.modes.split(","):
         rs = [r for r in rows if r["mode"] == mode]
         us = statistics.median(r["agent_us_per_pair"] for r in rs)
-        print("| %s | %d | %d | %.1f | %s | %.1f | %s |" % (
+        print("| %s | %d | %d | %.1f | %s | %.1f | %.1f | %s | %s |" % (
             mode, rs[0]["agents"], statistics.median(r["pairs_per_s"] for r in rs), us,
             "%.2fx" % (us / base) if base else "-",
             statistics.median(r["mock_us_per_pair"] for r in rs),
+            statistics.median(r["relay_us_per_pair"] for r in rs),
+            " ".join("%s/%s" % (r["streamed"], r["stored"]) for r in rs),
             "/".join(str(r["ack_p99_us"]) for r in rs)))
 
 
