@@ -39,6 +39,7 @@ struct fleet_streams::subscription {
   std::map<std::string, std::unique_ptr<upstream>> ups;  // by peer
   bool announced = false;
   bool changed = true;  // an upstream changed state since the last announce()
+  bool closing = false;  // close() came from inside libcurl: after_curl() finishes it
   std::string last_notice;
 };
 
@@ -114,6 +115,13 @@ void fleet_streams::open(void* client, api::event_stream& stream) {
 void fleet_streams::close(void* client) {
   const auto it = subs_.find(client);
   if (it == subs_.end()) return;
+  if (in_curl_) {
+    // A write that failed while relaying closed the client: libcurl forbids removing a
+    // transfer from inside its callbacks, so nothing more is relayed and after_curl() ends it.
+    it->second->closing = true;
+    closing_.push_back(client);
+    return;
+  }
   for (auto& [peer, u] : it->second->ups) {
     if (u->easy != nullptr) {
       curl_multi_remove_handle(as_multi(multi_), u->easy);
@@ -267,6 +275,7 @@ std::size_t fleet_streams::on_header(char* p, std::size_t size, std::size_t n, v
 std::size_t fleet_streams::on_data(char* p, std::size_t size, std::size_t n, void* user) {
   auto& u = *static_cast<upstream*>(user);
   auto* self = u.owner;
+  if (u.sub->closing) return size * n;  // its client is gone; the transfer ends after this
   auto& stream = *u.sub->stream;
   u.last_byte_ms = self->now();
   if (!u.checked_status) {
@@ -306,12 +315,22 @@ std::size_t fleet_streams::on_data(char* p, std::size_t size, std::size_t n, voi
     u.abort = "bad event stream: " + u.reader.error();
     return 0;
   }
-  if (queued) self->ready_.push_back(u.sub->client);
+  // Written at once while the client's socket takes it, as live_publish() does: a burst that
+  // libcurl reads in one go must not wait in the bound until it returns.
+  if (queued) self->flush_now(u.sub->client);
   return size * n;
 }
 
+void fleet_streams::flush_now(void* client) {
+  try {
+    flush_(client);
+  } catch (const std::exception& e) {
+    log::error("fleet stream: flush failed: {}", e.what());
+  }
+}
+
 void fleet_streams::announce(subscription& s) {
-  if (!s.changed || !known_once_) return;
+  if (!s.changed || !known_once_ || s.closing) return;
   std::size_t open = 0;
   std::vector<api::peer_reply> failed = unresolved_;
   for (const auto& [peer, u] : s.ups) {
@@ -339,6 +358,9 @@ void fleet_streams::announce(subscription& s) {
 }
 
 void fleet_streams::after_curl() {
+  std::vector<void*> closing;
+  closing.swap(closing_);
+  for (void* c : closing) close(c);
   if (multi_ != nullptr) {
     int left = 0;
     while (CURLMsg* m = curl_multi_info_read(as_multi(multi_), &left)) {
@@ -369,12 +391,7 @@ void fleet_streams::after_curl() {
   std::sort(ready.begin(), ready.end());
   ready.erase(std::unique(ready.begin(), ready.end()), ready.end());
   for (void* c : ready) {
-    if (subs_.count(c) == 0) continue;
-    try {
-      flush_(c);
-    } catch (const std::exception& e) {
-      log::error("fleet stream: flush failed: {}", e.what());
-    }
+    if (subs_.count(c) != 0) flush_now(c);
   }
 }
 
@@ -429,7 +446,9 @@ void fleet_streams::on_poll(uv_poll_t* h, int status, int events) noexcept {
   if ((events & UV_READABLE) != 0) flags |= CURL_CSELECT_IN;
   if ((events & UV_WRITABLE) != 0) flags |= CURL_CSELECT_OUT;
   int running = 0;
+  self->in_curl_ = true;
   curl_multi_socket_action(as_multi(self->multi_), ctx->fd, flags, &running);
+  self->in_curl_ = false;
   self->after_curl();
 }
 
@@ -437,7 +456,9 @@ void fleet_streams::on_curl_timeout(uv_timer_t* t) noexcept {
   auto* self = static_cast<fleet_streams*>(t->data);
   if (self->multi_ == nullptr) return;
   int running = 0;
+  self->in_curl_ = true;
   curl_multi_socket_action(as_multi(self->multi_), CURL_SOCKET_TIMEOUT, 0, &running);
+  self->in_curl_ = false;
   self->after_curl();
 }
 

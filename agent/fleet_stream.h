@@ -48,7 +48,9 @@ struct fleet_stream_options {
 
 class fleet_streams {
  public:
-  // Called on the loop thread, after libcurl returned, for each client with bytes to send.
+  // Called on the loop thread for each client with bytes to send: at once for relayed
+  // exchanges (from inside libcurl's callbacks; a close() it causes is deferred), after
+  // libcurl returned for notices.
   using flush_fn = std::function<void(void* client)>;
 
   // Counters for /status and /metrics (group "peers").
@@ -96,6 +98,7 @@ class fleet_streams {
   void start(upstream& u);
   void finish(upstream& u, std::string error);  // removes the transfer; failed unless gone
   void after_curl();                            // completed transfers, flushes, notices
+  void flush_now(void* client);
   void announce(subscription& s);               // "event: peers" when it changed
   void refresh();                               // the peer list, on the thread pool
   void reconcile(subscription& s);              // upstreams for the current peer list
@@ -112,7 +115,9 @@ class fleet_streams {
   bool timers_on_ = false;
   bool stopped_ = false;
   std::map<void*, std::unique_ptr<subscription>> subs_;
-  std::vector<void*> ready_;  // clients with bytes to flush after libcurl returns
+  std::vector<void*> ready_;    // clients with a notice to flush after libcurl returns
+  std::vector<void*> closing_;  // clients close()d from inside libcurl (see close())
+  bool in_curl_ = false;        // inside curl_multi_socket_action(): its callbacks may run
 
   // The peer list: the last one read, when, and whether a read is on the thread pool.
   std::vector<std::string> known_;

@@ -4,12 +4,14 @@
 // relays what its peers stream, with the client's filters, each exchange once; the "peers"
 // event names the peers that failed, within the peer timeout, and again when one comes back
 // or goes away.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test/agent/http_client.h"
@@ -28,14 +30,15 @@ using peers_test::silent_listener;
 using clock_type = std::chrono::steady_clock;
 
 // Posts one exchange per id to the agent at `port`: "GET" for ids starting with 'g', "POST"
-// otherwise.
-void ingest(std::uint16_t port, const std::vector<std::string>& ids) {
+// otherwise, with `body_bytes` of response body.
+void ingest(std::uint16_t port, const std::vector<std::string>& ids, std::size_t body_bytes = 0) {
   std::string ndjson;
   for (const auto& id : ids) {
     const char* method = id.starts_with("g") ? "GET" : "POST";
     ndjson += R"({"type":"request","data":{"id":")" + id + R"(","method":")" + method +
               R"(","path":"/p","headers":{"Host":"h"}}})" + "\n" +
-              R"({"type":"response","data":{"id":")" + id + R"(","status":200}})" + "\n";
+              R"({"type":"response","data":{"id":")" + id + R"(","status":200,"body":")" +
+              std::string(body_bytes, 'b') + "\"}}\n";
   }
   const auto r =
       request(port, "POST", "/http-events", "Content-Type: application/x-ndjson\r\n", ndjson);
@@ -224,4 +227,56 @@ TEST_CASE("a fleet stream asks its peers with the peer token, and a refusal is a
   REQUIRE(n);
   CHECK(n->peers == 1);
   CHECK(n->failed == std::map<std::string, std::string>{{addr(wrong.port()), "HTTP 401"}});
+}
+
+TEST_CASE("a fleet client that does not read loses relayed exchanges, counted, and slows nobody",
+          "[agent][fleet][live]") {
+  running_agent b;
+  running_agent a([&](agent::config& cfg) { cfg.peers = {addr(b.port())}; },
+                  [](agent::app& app) { app.testing_live_stream(64 * 1024, 15000); });
+  sse_client slow(a.port(), "/events/stream", "", 4096);
+  REQUIRE(next_notice(slow, std::chrono::seconds(3)));
+  sse_client fast(a.port(), "/events/stream");
+  REQUIRE(next_notice(fast, std::chrono::seconds(3)));
+
+  // ~8 MB through the peer: far more than the slow client's socket buffers and its 64 KiB.
+  constexpr int n = 1000;
+  std::atomic<int> fast_got{0};
+  std::atomic<int> fast_drops{0};
+  std::thread reader([&] {
+    while (fast_got < n) {
+      auto e = fast.next(10000);
+      if (!e) return;
+      if (e->event == "exchange") fast_got++;
+      if (e->event == "dropped") fast_drops++;
+    }
+  });
+  for (int i = 0; i < n; i += 100) {
+    std::vector<std::string> ids;
+    for (int j = i; j < i + 100; ++j) ids.push_back("g-bulk" + std::to_string(j));
+    ingest(b.port(), ids, 8192);
+  }
+  reader.join();
+  CHECK(fast_got == n);
+  CHECK(fast_drops == 0);
+  // The relaying agent dropped for the slow client only; the peer, whose streams the relaying
+  // agent reads at once for both, dropped nothing.
+  const auto dropped = http_test::status_number(a.port(), "peers", "stream_relay_dropped");
+  CHECK(dropped > 0);
+  CHECK(dropped < static_cast<std::uint64_t>(n));
+  CHECK(http_test::status_number(b.port(), "http", "live_dropped") == 0);
+
+  // Now it reads: what was queued, and the gaps told, adding up to every exchange.
+  int got = 0;
+  std::uint64_t told = 0;
+  while (auto e = slow.next(1000)) {
+    if (e->event == "exchange") {
+      got++;
+    } else if (e->event == "dropped") {
+      simdjson::dom::parser p;
+      told += std::uint64_t(p.parse(e->data)["dropped"]);
+    }
+  }
+  CHECK(told == dropped);
+  CHECK(static_cast<std::uint64_t>(got) + told == static_cast<std::uint64_t>(n));
 }
