@@ -241,24 +241,15 @@ TEST_CASE("a fleet client that does not read loses relayed exchanges, counted, a
 
   // ~8 MB through the peer: far more than the slow client's socket buffers and its 64 KiB.
   constexpr int n = 1000;
-  std::atomic<int> fast_got{0};
-  std::atomic<int> fast_drops{0};
-  std::thread reader([&] {
-    while (fast_got < n) {
-      auto e = fast.next(10000);
-      if (!e) return;
-      if (e->event == "exchange") fast_got++;
-      if (e->event == "dropped") fast_drops++;
-    }
-  });
+  http_test::counting_reader reader(fast, n);
   for (int i = 0; i < n; i += 100) {
     std::vector<std::string> ids;
     for (int j = i; j < i + 100; ++j) ids.push_back("g-bulk" + std::to_string(j));
     ingest(b.port(), ids, 8192);
   }
   reader.join();
-  CHECK(fast_got == n);
-  CHECK(fast_drops == 0);
+  CHECK(reader.exchanges == n);
+  CHECK(reader.drops == 0);
   // The relaying agent dropped for the slow client only; the peer, whose streams the relaying
   // agent reads at once for both, dropped nothing.
   const auto dropped = http_test::status_number(a.port(), "peers", "stream_relay_dropped");

@@ -123,20 +123,11 @@ TEST_CASE("a client that does not read loses exchanges, counted and told, and ot
   REQUIRE(fast.next()->event == "ready");
 
   constexpr int n = 1000;  // ~8 MB: more than the socket buffers of the slow client hold
-  std::atomic<int> fast_got{0};
-  std::atomic<int> fast_drops{0};
-  std::thread reader([&] {
-    while (fast_got < n) {
-      auto e = fast.next(10000);
-      if (!e) return;
-      if (e->event == "exchange") fast_got++;
-      if (e->event == "dropped") fast_drops++;
-    }
-  });
+  http_test::counting_reader reader(fast, n);
   ingest_bulk(a.port(), n);
   reader.join();
-  CHECK(fast_got == n);
-  CHECK(fast_drops == 0);
+  CHECK(reader.exchanges == n);
+  CHECK(reader.drops == 0);
 
   const auto dropped = status_number(a.port(), "http", "live_dropped");
   CHECK(dropped > 0);

@@ -4,10 +4,12 @@
 // decoded as it arrives and cut into Server-Sent Events messages.
 #pragma once
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "test/agent/http_client.h"
 
@@ -80,6 +82,33 @@ class sse_client {
 
   conn c_;
   std::string body_;
+};
+
+// Reads `s` on a thread until `n` exchanges came, or 10 s passed without a message: counts the
+// exchanges and the "dropped" notices. Joined by join() (or the destructor).
+class counting_reader {
+ public:
+  counting_reader(sse_client& s, int n)
+      : thread_([this, &s, n] {
+          while (exchanges < n) {
+            auto e = s.next(10000);
+            if (!e) return;
+            if (e->event == "exchange") exchanges++;
+            if (e->event == "dropped") drops++;
+          }
+        }) {}
+  ~counting_reader() { join(); }
+  counting_reader(const counting_reader&) = delete;
+  counting_reader& operator=(const counting_reader&) = delete;
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::atomic<int> exchanges{0};
+  std::atomic<int> drops{0};
+
+ private:
+  std::thread thread_;
 };
 
 }  // namespace http_test
