@@ -223,20 +223,12 @@ void fleet_streams::start(upstream& u) {
   u.started_ms = u.last_byte_ms = now();
   u.easy = curl_easy_init();
   u.headers = peer_request_headers("text/event-stream", opts_.token);
-  const std::string url = "http://" + u.peer + u.sub->stream->fleet_target();
   CURL* e = u.easy;
-  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::llround(opts_.timeout_s * 1000)));
+  set_peer_request(e, "http://" + u.peer + u.sub->stream->fleet_target(),
+                   static_cast<long>(std::llround(opts_.timeout_s * 1000)), u.headers);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, u.headers);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &fleet_streams::on_data);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &u);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &fleet_streams::on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, &u);
   curl_easy_setopt(e, CURLOPT_PRIVATE, &u);
   curl_multi_add_handle(as_multi(multi_), e);
   stats_.upstream_opens++;
@@ -259,19 +251,6 @@ void fleet_streams::finish(upstream& u, std::string error) {
   stats_.upstream_failures++;
 }
 
-std::size_t fleet_streams::on_header(char* p, std::size_t size, std::size_t n, void* user) {
-  auto& u = *static_cast<upstream*>(user);
-  if (const auto v = instance_header(std::string_view(p, size * n))) {
-    if (*v == u.owner->peers_.instance()) {
-      // This agent, behind one of its peers' addresses: its own exchanges are here already.
-      u.owner->peers_.mark_self(u.peer);
-      u.state = upstream_state::gone;
-      return 0;  // aborts the transfer
-    }
-  }
-  return size * n;
-}
-
 std::size_t fleet_streams::on_data(char* p, std::size_t size, std::size_t n, void* user) {
   auto& u = *static_cast<upstream*>(user);
   auto* self = u.owner;
@@ -284,6 +263,12 @@ std::size_t fleet_streams::on_data(char* p, std::size_t size, std::size_t n, voi
     if (code != 200) {
       u.abort = fmt::format("HTTP {}", code);
       return 0;
+    }
+    if (answer_instance(u.easy) == self->peers_.instance()) {
+      // This agent, behind one of its peers' addresses: its own exchanges are here already.
+      self->peers_.mark_self(u.peer);
+      u.state = upstream_state::gone;
+      return 0;  // aborts the transfer
     }
     u.checked_status = true;
   }

@@ -93,7 +93,6 @@ class fleet_streams {
   static void on_curl_timeout(uv_timer_t* t) noexcept;
   static void on_tick(uv_timer_t* t) noexcept;
   static std::size_t on_data(char* p, std::size_t size, std::size_t n, void* user);
-  static std::size_t on_header(char* p, std::size_t size, std::size_t n, void* user);
 
   void start(upstream& u);
   void finish(upstream& u, std::string error);  // removes the transfer; failed unless gone

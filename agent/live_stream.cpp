@@ -48,8 +48,8 @@ void app::live_open(http_conn* c, api::response&& r) {
   if (!c->closed && !c->live->fleet_target().empty() && peers_) {
     if (!fleet_streams_) {
       fleet_stream_options o;
-      o.token = cfg_.peer_token.empty() ? cfg_.api_token : cfg_.peer_token;
-      o.timeout_s = cfg_.peer_timeout;
+      o.token = peers_->options().token;
+      o.timeout_s = peers_->options().timeout_s;
       o.max_pending = live_max_pending_;
       // A peer heartbeats as this agent does; four missed, and a connect timeout, is a stall.
       o.stall_ms = 4 * live_heartbeat_ms_ + static_cast<std::uint64_t>(o.timeout_s * 1000);

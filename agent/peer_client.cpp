@@ -56,14 +56,6 @@ std::size_t on_body(char* p, std::size_t size, std::size_t n, void* user) {
   return size * n;
 }
 
-std::size_t on_header(char* p, std::size_t size, std::size_t n, void* user) {
-  auto& t = *static_cast<transfer*>(user);
-  if (const auto v = instance_header(std::string_view(p, size * n))) {
-    t.reply->instance = std::string(*v);
-  }
-  return size * n;
-}
-
 std::string describe(CURLcode rc, const transfer& t, double timeout_s) {
   if (t.too_large) return "answer too large";
   return peer_error(rc, timeout_s);
@@ -123,20 +115,24 @@ std::string peer_error(int curl_code, double timeout_s) {
   }
 }
 
-std::optional<std::string_view> instance_header(std::string_view line) {
-  constexpr std::string_view name = "x-hep-instance:";
-  if (line.size() <= name.size()) return std::nullopt;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = line[i] >= 'A' && line[i] <= 'Z' ? static_cast<char>(line[i] - 'A' + 'a')
-                                                    : line[i];
-    if (c != name[i]) return std::nullopt;
+std::string answer_instance(void* easy) {
+  curl_header* h = nullptr;
+  if (curl_easy_header(static_cast<CURL*>(easy), "X-HEP-Instance", 0, CURLH_HEADER, -1, &h) !=
+      CURLHE_OK) {
+    return {};
   }
-  auto v = line.substr(name.size());
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) {
-    v.remove_suffix(1);
-  }
-  return v;
+  return h->value;
+}
+
+void set_peer_request(void* easy, const std::string& url, long connect_timeout_ms,
+                      curl_slist* headers) {
+  CURL* e = static_cast<CURL*>(easy);
+  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+  curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
 }
 
 curl_slist* peer_request_headers(const char* accept, const std::string& token) {
@@ -242,21 +238,13 @@ std::vector<api::peer_reply> curl_peer_client::fetch(const std::vector<api::peer
     t->reply = &replies[i];
     t->max_body = opts_.max_body_bytes;
     CURL* e = t->easy.get();
-    const std::string url = "http://" + calls[i].peer + calls[i].target;
-    curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    t->headers.reset(peer_request_headers("application/json", opts_.token));
+    set_peer_request(e, "http://" + calls[i].peer + calls[i].target, timeout_ms,
+                     t->headers.get());
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-    curl_slist* hs = peer_request_headers("application/json", opts_.token);
-    t->headers.reset(hs);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
     curl_multi_add_handle(multi.get(), e);
     ts.push_back(std::move(t));
   }
@@ -277,6 +265,7 @@ std::vector<api::peer_reply> curl_peer_client::fetch(const std::vector<api::peer
         long code = 0;
         curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
         t->reply->status = static_cast<int>(code);
+        t->reply->instance = answer_instance(m->easy_handle);
         got_ok = got_ok || code == 200;
       } else {
         t->reply->error = describe(m->data.result, *t, opts_.timeout_s);

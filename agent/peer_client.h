@@ -43,6 +43,7 @@ class curl_peer_client final : public api::peer_client {
   std::vector<api::peer_reply> fetch(const std::vector<api::peer_call>& calls,
                                      bool first_ok) override;
   const std::string& instance() const override { return opts_.instance; }
+  const peer_options& options() const { return opts_; }
   void mark_self(const std::string& peer) override;
 
   // For /status and /metrics (group "peers"). Thread-safe.
@@ -73,9 +74,14 @@ void check_peer_entry(const std::string& entry);
 // refused", ... for a CURLcode.
 std::string peer_error(int curl_code, double timeout_s);
 
-// The value of an "X-HEP-Instance: <id>" header line as libcurl's header callback sees it
-// (any case, CRLF included); nothing for any other line.
-std::optional<std::string_view> instance_header(std::string_view line);
+// The X-HEP-Instance header of the answer `easy` (a CURL*) is receiving or received, read
+// with libcurl's header API; "" when there is none yet.
+std::string answer_instance(void* easy);
+
+// What every call to a peer sets on its easy handle `easy` (a CURL*): the URL, http only, the
+// path as given, no signals, `connect_timeout_ms`, and `headers` (peer_request_headers()).
+void set_peer_request(void* easy, const std::string& url, long connect_timeout_ms,
+                      curl_slist* headers);
 
 // The request headers of every call to a peer: "Accept: <accept>", and the bearer token when
 // there is one. The caller frees the list (curl_slist_free_all).
