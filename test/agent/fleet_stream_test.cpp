@@ -3,9 +3,13 @@
 // GET /events/stream for the fleet between real agents on 127.0.0.1: one agent with --peers
 // relays what its peers stream, with the client's filters, each exchange once; the "peers"
 // event names the peers that failed, within the peer timeout, and again when one comes back
-// or goes away.
+// or goes away; a peer that goes silent is failed as stalled.
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -270,4 +274,48 @@ TEST_CASE("a fleet client that does not read loses relayed exchanges, counted, a
   }
   CHECK(told == dropped);
   CHECK(static_cast<std::uint64_t>(got) + told == static_cast<std::uint64_t>(n));
+}
+
+TEST_CASE("a peer stream that goes silent, heartbeats included, is failed as stalled",
+          "[agent][fleet][live]") {
+  // A peer that says "ready" and then nothing, holding the connection open.
+  silent_listener peer;
+  std::atomic<bool> done{false};
+  std::thread server([&] {
+    const int fd = ::accept(peer.fd, nullptr, nullptr);
+    if (fd < 0) return;
+    char buf[4096];
+    (void)::recv(fd, buf, sizeof buf, 0);
+    const std::string body = "retry: 3000\n\nevent: ready\ndata: {}\n\n";
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx\r\n", body.size());
+    const std::string answer =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+        "X-HEP-Instance: 00000000000000ff\r\n\r\n" + std::string(size) + body + "\r\n";
+    (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+    while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ::close(fd);
+  });
+  {
+    // Heartbeats every 250 ms: a peer silent for 4 of them and the 1 s timeout has stalled.
+    running_agent a(
+        [&](agent::config& cfg) {
+          cfg.peers = {addr(peer.port)};
+          cfg.peer_timeout = 1;
+        },
+        [](agent::app& app) { app.testing_live_stream(1 << 20, 250); });
+    sse_client s(a.port(), "/events/stream");
+    auto n = next_notice(s, std::chrono::seconds(3));
+    REQUIRE(n);
+    CHECK(n->peers == 1);
+    CHECK_FALSE(n->partial);
+    const auto t0 = clock_type::now();
+    n = next_notice(s, std::chrono::seconds(6));
+    REQUIRE(n);
+    CHECK(clock_type::now() - t0 >= std::chrono::milliseconds(1500));
+    CHECK(n->peers == 0);
+    CHECK(n->failed == std::map<std::string, std::string>{{addr(peer.port), "stalled: nothing for 2s"}});
+  }
+  done = true;
+  server.join();
 }
